@@ -1,0 +1,81 @@
+"""The Flask application: one factory, three blueprints, and what every response shares."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .config import Settings, from_environment
+from .publication import Publication, Publisher
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or from_environment()
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_AS_ASCII=False)
+    app.json.ensure_ascii = False
+    app.extensions["lodpub.settings"] = settings
+    app.extensions["lodpub.publisher"] = Publisher(settings)
+
+    from . import catalog, linked_data, sparql
+    for module in (linked_data, sparql, catalog):
+        app.register_blueprint(module.blueprint)
+
+    app.after_request(_shared_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def settings() -> Settings:
+    return current_app.extensions["lodpub.settings"]
+
+
+def publication() -> Publication:
+    """The release this request is answered from (fixed for the whole request)."""
+    from flask import g
+    if "publication" not in g:
+        g.publication = current_app.extensions["lodpub.publisher"].current()
+    return g.publication
+
+
+def _shared_headers(response):
+    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    response.headers.setdefault("Access-Control-Expose-Headers",
+                                "ETag, Last-Modified, Link, Content-Location, Content-Language, Vary")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return response
+
+
+def wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", "text/plain"])
+    return best == "text/html"
+
+
+def error_response(status: int, title: str, detail: str, **extra):
+    """An error as HTML for browsers, else as RFC 9457 problem JSON; never a bare stack trace."""
+    if wants_html():
+        body = render_template("error.html", status=status, title=title, detail=detail, extra=extra)
+        response = current_app.response_class(body, status=status, mimetype="text/html")
+    else:
+        response = jsonify({"type": "about:blank", "status": status, "title": title, "detail": detail, **extra})
+        response.status_code = status
+        response.mimetype = "application/problem+json"
+    return response
+
+
+def _http_error(error: HTTPException):
+    response = error_response(error.code or 500, error.name, error.description or error.name)
+    for header in ("Allow", "Retry-After"):
+        if error.get_response().headers.get(header):
+            response.headers[header] = error.get_response().headers[header]
+    return response
+
+
+def _unexpected_error(error: Exception):
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response(500, "Internal Server Error", "The server failed to answer this request; it has been logged.")

@@ -1,0 +1,104 @@
+"""The ``lodpub`` command: validate the sources, build a release, serve it."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import config, release
+from .loading import SourceError
+from .validation import ValidatedSources, format_report, validate_sources
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = config.from_environment().with_overrides(
+        root=Path(args.root) if getattr(args, "root", None) else None,
+        releases=Path(args.releases) if getattr(args, "releases", None) else None,
+        base=getattr(args, "base", None),
+    )
+    if getattr(args, "root", None) and not getattr(args, "releases", None):
+        settings = settings.with_overrides(releases=settings.root / "releases")
+    return args.run(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lodpub", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    for name, run, help_text in [
+        ("validate", _validate, "parse ontology, shapes and data and validate the data with SHACL"),
+        ("build", _build, "validate, then write a release folder (dumps, checksums, store)"),
+        ("serve", _serve, "build if needed, then serve the current release over HTTP"),
+    ]:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--root", help="folder holding ontology/, shapes/ and data/ (default: this project)")
+        command.add_argument("--base", help="base of the canonical IRIs (default: LODPUB_BASE or https://w3id.org/un-meetings/)")
+        command.add_argument("--releases", help="folder of release folders (default: ROOT/releases)")
+        command.set_defaults(run=run)
+        if name == "serve":
+            command.add_argument("--host")
+            command.add_argument("--port", type=int)
+            command.add_argument("--workers", type=int)
+            command.add_argument("--no-build", action="store_true",
+                                 help="serve the current release as it is, without validating the sources again")
+    return parser
+
+
+def _checked_sources(settings: config.Settings) -> ValidatedSources | None:
+    """Validated sources, or None after printing why they are not publishable."""
+    started = time.perf_counter()
+    try:
+        sources = validate_sources(settings)
+    except SourceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    triples = sum(len(f.quads) for f in sources.data + sources.ontology)
+    seconds = time.perf_counter() - started
+    if not sources.report.conforms:
+        print(format_report(sources.report), file=sys.stderr)
+        print(f"\n{triples} triples in {len(sources.data)} data files: NOT publishable ({seconds:.2f}s)", file=sys.stderr)
+        return None
+    if sources.report.violations:
+        print(format_report(sources.report))
+    print(f"{triples} triples in {len(sources.data)} data files conform to "
+          f"{len(sources.shapes)} shapes file(s) ({seconds:.2f}s)")
+    return sources
+
+
+def _validate(settings: config.Settings, args: argparse.Namespace) -> int:
+    return 0 if _checked_sources(settings) else 1
+
+
+def _build(settings: config.Settings, args: argparse.Namespace) -> int:
+    return 0 if rebuild(settings) else 1
+
+
+def rebuild(settings: config.Settings) -> bool:
+    """Validate and build; on any failure print why and leave the current release alone."""
+    sources = _checked_sources(settings)
+    if sources is None:
+        return False
+    started = time.perf_counter()
+    built = release.build(sources, settings)
+    print(f"release {built.version} at {built.path} ({built.manifest['quads']} quads, "
+          f"{time.perf_counter() - started:.2f}s); {settings.releases / release.CURRENT} → {built.version}")
+    return True
+
+
+def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
+    if not args.no_build and not rebuild(settings):
+        print("error: not serving: the data is not publishable (see the report above)", file=sys.stderr)
+        return 1
+    try:
+        release.current_release(settings.releases)
+    except release.ReleaseError as error:
+        print(f"error: not serving: {error}", file=sys.stderr)
+        return 1
+    from .serving import serve
+    return serve(settings.with_overrides(host=args.host, port=args.port, workers=args.workers))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""All configuration in one place. Every setting has a default that works on a laptop and can
+be overridden by an environment variable named ``LODPUB_<NAME>``."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Canonical IRIs live under this base; it must end with "/".
+    base: str = "https://w3id.org/un-meetings/"
+    #: Folder holding ontology/, shapes/ and data/.
+    root: Path = PROJECT_ROOT
+    #: Folder where `build` writes releases; `current` links to the one served.
+    releases: Path = field(default=PROJECT_ROOT / "releases")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    #: SPARQL limits (also stated in the service description).
+    query_timeout: float = 5.0
+    max_result_rows: int = 10000
+    max_request_bytes: int = 1_000_000
+    max_concurrent_queries_per_client: int = 4
+    #: Licence of the published data (a URL).
+    license: str = "https://creativecommons.org/licenses/by/4.0/"
+
+    @property
+    def ontology_dir(self) -> Path:
+        return self.root / "ontology"
+
+    @property
+    def shapes_dir(self) -> Path:
+        return self.root / "shapes"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def from_environment(environ: dict[str, str] | None = None) -> Settings:
+    """Settings with every ``LODPUB_*`` variable applied, converted to the field's type."""
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    changes: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = environ.get(f"LODPUB_{f.name.upper()}")
+        if raw is not None:
+            changes[f.name] = type(getattr(defaults, f.name))(raw)
+    if "root" in changes and "releases" not in changes:
+        changes["releases"] = Path(changes["root"]) / "releases"
+    settings = replace(defaults, **changes)
+    if not settings.base.endswith("/"):
+        raise ValueError(f"LODPUB_BASE must end with '/': {settings.base!r}")
+    return settings

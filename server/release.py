@@ -1,0 +1,198 @@
+"""Write a validated build as a release folder, atomically.
+
+A release folder holds the dumps, the SHACL report, a read-only Oxigraph store and a
+``manifest.json`` (version, date, checksums, counts). It is written under a temporary name and
+renamed into place; ``releases/current`` is then switched with an atomic symlink replace, so a
+reader sees the old release or the new one, never a mix, and a failed build changes nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from . import loading
+from .config import Settings
+from .namespaces import prefixes
+from .validation import ValidatedSources
+
+MANIFEST = "manifest.json"
+CURRENT = "current"
+STORE_DIR = "store"
+
+#: file name → (media type, how it is written)
+DUMPS = {
+    "dataset.nq.gz": "application/n-quads",
+    "dataset.trig": "application/trig",
+    "dataset.ttl": "text/turtle",
+    "dataset.jsonld": "application/ld+json",
+}
+EXTRA_FILES = {
+    "ontology.ttl": "text/turtle",
+    "shapes.ttl": "text/turtle",
+    "validation-report.ttl": "text/turtle",
+}
+
+
+class ReleaseError(Exception):
+    """A release folder that is missing, incomplete or corrupted."""
+
+
+@dataclass(frozen=True)
+class Release:
+    path: Path
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def open_store(self) -> ox.Store:
+        return ox.Store.read_only(str(self.path / STORE_DIR))
+
+
+def source_digest(sources: ValidatedSources, base: str) -> str:
+    """A hash of every source file's path and bytes, and of the base: same sources, same release."""
+    digest = hashlib.sha256(base.encode())
+    for f in sources.ontology + sources.shapes + sources.data:
+        digest.update(f.source.path.name.encode() + b"\0" + f.source.path.read_bytes())
+    return digest.hexdigest()
+
+
+def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None = None) -> Release:
+    """Write a release of validated sources and make it current; reuse an identical one."""
+    if not sources.report.conforms:
+        raise ReleaseError("refusing to build: the data does not conform to the shapes")
+    now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    digest = source_digest(sources, settings.base)
+    version = f"{now:%Y-%m-%d}.{digest[:8]}"
+    settings.releases.mkdir(parents=True, exist_ok=True)
+    previous = current_release(settings.releases, required=False)
+    final = settings.releases / version
+    if not final.exists():
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=settings.releases))
+        staging.chmod(0o755)
+        try:
+            _write_release(staging, sources, settings, version, now, digest, previous)
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    _point_current_to(settings.releases, version)
+    return open_release(final)
+
+
+def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, version: str,
+                   now: dt.datetime, digest: str, previous: Release | None) -> None:
+    data_quads = loading.all_quads(sources.data + sources.ontology)
+    _write_dumps(folder, data_quads, settings.base)
+    _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), settings.base)
+    _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), settings.base)
+    (folder / "validation-report.ttl").write_bytes(
+        sources.report.graph.serialize(format="turtle", encoding="utf-8"))
+    _write_store(folder / STORE_DIR, folder / "dataset.nq.gz")
+    manifest = {
+        "version": version,
+        "created": now.isoformat().replace("+00:00", "Z"),
+        "base": settings.base,
+        "source_sha256": digest,
+        "previous": previous.version if previous else None,
+        "quads": len(data_quads),
+        "graphs": dict(sorted(Counter(q.graph_name.value for q in data_quads).items())),
+        "validation": {
+            "conforms": sources.report.conforms,
+            "results": len(sources.report.violations),
+            "shapes_files": [f.source.path.name for f in sources.shapes],
+        },
+        "files": {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()},
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _fsync_tree(folder)
+
+
+def _write_dumps(folder: Path, quads: list[ox.Quad], base: str) -> None:
+    nquads = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
+    with gzip.GzipFile(folder / "dataset.nq.gz", "wb", mtime=0) as out:
+        out.write(b"".join(sorted(nquads.splitlines(keepends=True))))
+    ox.serialize(quads, folder / "dataset.trig", format=ox.RdfFormat.TRIG, prefixes=prefixes(base))
+    _write_triples(folder / "dataset.ttl", quads, base)
+    ox.serialize(quads, folder / "dataset.jsonld", format=ox.RdfFormat.JSON_LD)
+
+
+def _write_triples(path: Path, quads: list[ox.Quad], base: str) -> None:
+    triples = {ox.Triple(q.subject, q.predicate, q.object) for q in quads}
+    ox.serialize(triples, path, format=ox.RdfFormat.TURTLE, prefixes=prefixes(base))
+
+
+def _write_store(path: Path, nquads_gz: Path) -> None:
+    store = ox.Store(str(path))
+    with gzip.open(nquads_gz, "rb") as data:
+        store.bulk_load(data, format=ox.RdfFormat.N_QUADS)
+    store.flush()
+    store.optimize()
+    del store
+
+
+def _describe(path: Path, media_type: str) -> dict:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size, "media_type": media_type}
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+
+
+def _point_current_to(releases: Path, version: str) -> None:
+    link = releases / f".{CURRENT}.{os.getpid()}"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(version)
+    os.replace(link, releases / CURRENT)
+
+
+def current_release(releases: Path, required: bool = True) -> Release | None:
+    link = releases / CURRENT
+    if not link.exists():
+        if required:
+            raise ReleaseError(f"no release at {link}: run `lodpub build` first")
+        return None
+    return open_release(link.resolve())
+
+
+def open_release(path: Path) -> Release:
+    """Open a release folder, refusing one whose files do not match its manifest."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ReleaseError(f"{path}: no readable {MANIFEST} ({error})") from None
+    for name, described in manifest.get("files", {}).items():
+        file = path / name
+        if not file.is_file() or file.stat().st_size != described["bytes"]:
+            raise ReleaseError(f"{path}: {name} is missing or truncated")
+    if not (path / STORE_DIR).is_dir():
+        raise ReleaseError(f"{path}: the store folder is missing")
+    return Release(path, manifest)
+
+
+def verify_checksums(release: Release) -> list[str]:
+    """Names of the files whose SHA-256 differs from the manifest (slow: reads every byte)."""
+    return [name for name, d in release.manifest["files"].items()
+            if _describe(release.file(name), d["media_type"])["sha256"] != d["sha256"]]

@@ -1,0 +1,94 @@
+"""Shared fixtures: one build of the real data per test session, and a live gunicorn server on it.
+
+Tests talk to the server over real HTTP, as users' clients do.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from server.config import PROJECT_ROOT, Settings
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    """Settings for a build of the real data into a temporary releases folder."""
+    return Settings(releases=tmp_path_factory.mktemp("releases"))
+
+
+@pytest.fixture(scope="session")
+def built(settings):
+    result = run_cli("build", "--releases", str(settings.releases))
+    assert result.returncode == 0, result.stderr + result.stdout
+    from server.release import current_release
+    return current_release(settings.releases)
+
+
+class LiveServer:
+    def __init__(self, settings: Settings, workers: int = 2):
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "LODPUB_RELEASES": str(settings.releases), "LODPUB_ROOT": str(settings.root)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--no-build", "--port", str(self.port),
+             "--workers", str(workers)],
+            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._wait()
+
+    def _wait(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited:\n" + self.process.stdout.read())
+            try:
+                requests.get(self.url + "/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in time")
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("allow_redirects", False)
+        kwargs.setdefault("timeout", 30)
+        return requests.get(self.url + path, **kwargs)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(built, settings):
+    live = LiveServer(settings)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
