@@ -1,0 +1,49 @@
+"""Languages: the six UN official languages, choosing one per request, picking labels in it."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from flask import request
+from werkzeug.datastructures import LanguageAccept
+
+#: The six UN official languages, in the UN's order (alphabetical in English).
+LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+#: When the wanted language is missing: the source language first, then English.
+FALLBACK = ("ar", "en")
+RTL = frozenset({"ar"})
+
+NATIVE_NAMES = {"ar": "العربية", "zh": "中文", "en": "English", "fr": "Français", "ru": "Русский", "es": "Español"}
+
+
+def chosen_language() -> str:
+    """``?lang=`` if it is one of ours, else the best of Accept-Language, else Arabic (the source)."""
+    asked = request.args.get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    return best_language(request.accept_languages)
+
+
+def best_language(accept: LanguageAccept) -> str:
+    return accept.best_match(LANGUAGES) or FALLBACK[0]
+
+
+def language_was_negotiated() -> bool:
+    """True when the response depends on Accept-Language (so it must say Vary: Accept-Language)."""
+    return request.args.get("lang", "") not in LANGUAGES
+
+
+def direction(lang: str) -> str:
+    return "rtl" if lang in RTL else "ltr"
+
+
+def pick(values: Mapping[str, str], lang: str) -> tuple[str, str] | None:
+    """The value in `lang`, else in the fallback languages, else any: (text, its language)."""
+    for candidate in (lang, *FALLBACK, *sorted(values)):
+        if candidate in values:
+            return values[candidate], candidate
+    return None
+
+
+def by_language(literals: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """(text, language tag) pairs → {language: text}; untagged text counts as ''."""
+    return {(tag or "").lower(): text for text, tag in literals}
