@@ -1,4 +1,231 @@
-"""(scaffold: filled in by its issue)"""
-from flask import Blueprint
+"""Linked Data: dereferencing, content negotiation, JSON-LD context, HTML pages.
+
+| path | answer |
+|---|---|
+| ``/id/{kind}/{slug}`` | 303 See Other → ``/doc/{kind}/{slug}`` (query string kept) |
+| ``/doc/{kind}/{slug}`` | the document, negotiated (Accept, q-values; JSON-LD ``profile``) |
+| ``/doc/{kind}/{slug}.{html,jsonld,ttl,nt,rdf}`` | one fixed format |
+| ``/graph/{path}`` | 303 → ``/doc/graph/{path}``: the provenance of a named graph |
+| ``/ontology[.ext]``, ``/shapes[.ext]`` | the vocabulary (graph ``{base}ontology``) and the shapes |
+| ``/context.jsonld`` | the JSON-LD context |
+
+Everything a response is made of (document graph, bytes per format, gzip, ETag) is computed
+once per release and memoised on the publication.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, current_app, request
+
+from . import documents, html_pages, i18n, jsonld, representations
+from .app import error_response, publication, settings
+from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, RDF_FORMATS, choose_format, jsonld_profile
 
 blueprint = Blueprint("linked_data", __name__)
+
+CACHE_CONTROL = "public, max-age=300, s-maxage=3600, stale-while-revalidate=86400, stale-if-error=86400"
+THING_PATH = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*/[a-z0-9]+(?:-[a-z0-9]+)*")
+GRAPH_PATH = re.compile(r"graph(?:/[a-z0-9]+(?:-[a-z0-9]+)*)+")
+EXTENSION = re.compile(r"(.+)\.(" + "|".join(f.name for f in FORMATS) + r")")
+ALLOWED_REQUEST_HEADERS = "Accept, Accept-Language, If-None-Match, If-Modified-Since, Cache-Control"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request path stands for."""
+    iri: str        # the described thing (canonical IRI)
+    path: str       # the document's path on this host, without extension ("/doc/meeting/x")
+    canonical: str  # the document's canonical URL ({base}doc/meeting/x)
+    kind: str       # thing | graph | ontology | shapes
+
+
+# --- routes -------------------------------------------------------------------------------
+
+@blueprint.before_request
+def _preflight():
+    if request.method == "OPTIONS":
+        response = current_app.response_class(status=204)
+        response.headers["Allow"] = "GET, HEAD, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = ALLOWED_REQUEST_HEADERS
+        response.headers["Access-Control-Max-Age"] = "86400"
+        return response
+    return None
+
+
+@blueprint.route("/id/<path:rest>")
+def thing(rest: str):
+    base = settings().base
+    if not THING_PATH.fullmatch(rest) or not _exists(base + "id/" + rest):
+        return _not_found(base + "id/" + rest)
+    return _see_other("/doc/" + rest)
+
+
+@blueprint.route("/graph/<path:rest>")
+def graph(rest: str):
+    base = settings().base
+    if not GRAPH_PATH.fullmatch("graph/" + rest) or not _exists(base + "graph/" + rest):
+        return _not_found(base + "graph/" + rest)
+    return _see_other("/doc/graph/" + rest)
+
+
+@blueprint.route("/doc/<path:rest>")
+def document(rest: str):
+    base = settings().base
+    match = EXTENSION.fullmatch(rest)
+    name, fixed = (match.group(1), match.group(2)) if match else (rest, None)
+    if GRAPH_PATH.fullmatch(name):
+        target = Target(base + name, "/doc/" + name, base + "doc/" + name, "graph")
+    elif THING_PATH.fullmatch(name):
+        target = Target(base + "id/" + name, "/doc/" + name, base + "doc/" + name, "thing")
+    else:
+        return _not_found(base + "doc/" + rest)
+    if not _exists(target.iri):
+        return _not_found(target.iri)
+    return _serve(target, fixed)
+
+
+@blueprint.route("/ontology", defaults={"fixed": None})
+@blueprint.route("/ontology.<fixed>")
+def ontology(fixed: str | None):
+    base = settings().base
+    if fixed is not None and fixed not in BY_NAME:
+        return _not_found(base + "ontology." + fixed)
+    return _serve(Target(base + "ontology", "/ontology", base + "ontology", "ontology"), fixed)
+
+
+@blueprint.route("/shapes", defaults={"fixed": None})
+@blueprint.route("/shapes.<fixed>")
+def shapes(fixed: str | None):
+    base = settings().base
+    if fixed is not None and fixed not in BY_NAME:
+        return _not_found(base + "shapes." + fixed)
+    return _serve(Target(base + "shapes", "/shapes", base + "shapes", "shapes"), fixed)
+
+
+@blueprint.route("/context.jsonld")
+def context():
+    pub = publication()
+    rep = pub.memo(("context",), lambda: representations.make(
+        jsonld.dumps(jsonld.build_context(pub.settings.base)), "application/ld+json; charset=utf-8",
+        jsonld.JSONLD_VERSION_OF_CONTEXT, "context", pub.settings.base))
+    response = _send(rep, vary=[])
+    response.headers["Link"] = f'<{jsonld.context_url(pub.settings.base)}>; rel="canonical"'
+    return response
+
+
+# --- documents ----------------------------------------------------------------------------
+
+def _exists(iri: str) -> bool:
+    pub = publication()
+    return pub.memo(("exists", iri), lambda: documents.exists(pub.store, iri))
+
+
+def load_document(target: Target) -> documents.Document:
+    pub = publication()
+    base = pub.settings.base
+
+    def compute():
+        if target.kind == "ontology":
+            return documents.graph_document(pub.store, target.iri)
+        if target.kind == "shapes":
+            return documents.file_document(pub.release.file("shapes.ttl"), target.iri, base)
+        return documents.describe(pub.store, target.iri, base)
+    return pub.memo(("document", target.iri), compute)
+
+
+def loader() -> jsonld.Loader:
+    pub = publication()
+    return pub.memo(("jsonld-loader",), lambda: jsonld.Loader(pub.settings.base))
+
+
+def _serve(target: Target, fixed: str | None):
+    pub = publication()
+    negotiated = fixed is None
+    fmt = BY_NAME[fixed] if fixed else choose_format(request.accept_mimetypes)
+    if fmt is None:
+        return error_response(406, "Not Acceptable",
+                              "None of the media types in your Accept header is available for this document.",
+                              available=[f.media_type for f in FORMATS])
+    vary = ["Accept"] if negotiated else []
+    variant = ""
+    query = ""
+    language = None
+    if fmt.name == "html":
+        language = i18n.chosen_language()
+        explicit = not i18n.language_was_negotiated()
+        if not explicit:
+            vary.append("Accept-Language")
+        variant = f"{language}:{int(explicit)}"
+        query = f"?lang={language}"
+        rep = pub.memo(("repr", target.iri, "html", variant), lambda: representations.make(
+            html_pages.render(target, load_document(target), language, explicit).encode("utf-8"),
+            fmt.content_type, pub.version, target.iri, "html", variant))
+    else:
+        if fmt.name == "jsonld":
+            profile = jsonld_profile(request.accept_mimetypes if negotiated else None, request.args.get("profile"))
+            variant = profile
+            query = "" if profile == DEFAULT_PROFILE else f"?profile={profile}"
+        rep = pub.memo(("repr", target.iri, fmt.name, variant), lambda: representations.make(
+            representations.serialize(load_document(target), fmt.name, pub.settings.base, variant or DEFAULT_PROFILE,
+                                      loader()),
+            fmt.content_type, pub.version, target.iri, fmt.name, variant))
+    response = _send(rep, vary)
+    response.headers["Content-Location"] = f"{target.path}.{fmt.name}{query}"
+    if language:
+        response.headers["Content-Language"] = language
+    response.headers["Link"] = _links(target)
+    return response
+
+
+def _links(target: Target) -> str:
+    links = [f'<{target.path}.{f.name}>; rel="alternate"; type="{f.media_type}"' for f in FORMATS]
+    if target.kind == "thing":
+        links.append(f'<{target.iri}>; rel="describes"')
+    links.append(f'<{target.canonical}>; rel="canonical"')
+    links.append(f'<{jsonld.context_url(settings().base)}>; rel="http://www.w3.org/ns/json-ld#context"; '
+                 f'type="application/ld+json"')
+    return ", ".join(links)
+
+
+# --- HTTP plumbing ------------------------------------------------------------------------
+
+def _send(rep: representations.Representation, vary: list[str]):
+    pub = publication()
+    gzip_ok = rep.gzipped is not None and request.accept_encodings["gzip"] > 0
+    response = current_app.response_class(rep.gzipped if gzip_ok else rep.body, status=200)
+    response.headers["Content-Type"] = rep.content_type
+    if gzip_ok:
+        response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(rep.etag + ("-gz" if gzip_ok else ""))
+    response.last_modified = pub.created
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    vary = [*vary, "Accept-Encoding"] if rep.gzipped is not None else vary
+    if vary:
+        response.headers["Vary"] = ", ".join(vary)
+    return response.make_conditional(request)
+
+
+def _see_other(path: str):
+    query = request.query_string.decode("latin-1")
+    response = current_app.response_class(status=303)
+    response.headers["Location"] = path + (f"?{query}" if query else "")
+    response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
+
+
+def _not_found(iri: str):
+    return error_response(
+        404, "Not Found",
+        f"Nothing is published as <{iri}>. Things have IRIs of the form {settings().base}id/{{kind}}/{{slug}} "
+        f"(kinds: meeting, organization, place, project, objective, outcome-point, document, webpage, "
+        f"topic, scheme); find them with SPARQL at /sparql or start from the home page /.",
+        iri=iri, links={"home": "/", "sparql": "/sparql", "ontology": "/ontology"})
+
+
+def last_modified() -> datetime:
+    return publication().created

@@ -1,0 +1,156 @@
+"""The document graph of a thing: what ``/doc/{kind}/{slug}`` says about ``/id/{kind}/{slug}``.
+
+Every read goes through SPARQL on the publication's store (default graph = union of the named
+graphs), so a remote SPARQL store can replace the embedded one. A document is computed once
+per release (``Publication.memo``) and is the same graph in every format:
+
+1. the thing's own triples, with the closure over blank nodes (a postal address, coordinates);
+2. the full description of its *parts* — things it links to by a part-like property
+   (``PART_PROPERTIES``: objectives, the outcome document and its points, the location) —
+   so that a meeting's page and its framed JSON-LD hold its objectives and outcome points;
+3. the links pointing to it (incoming triples: a commission's page lists the meetings it
+   organised);
+4. the labels (schema:name, skos:prefLabel, rdfs:label) of every other thing it mentions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyoxigraph as ox
+
+from .namespaces import STANDARD
+
+SCHEMA = STANDARD["schema"]
+SKOS = STANDARD["skos"]
+RDFS = STANDARD["rdfs"]
+RDF_TYPE = STANDARD["rdf"] + "type"
+
+LABEL_PROPERTIES = (SCHEMA + "name", SKOS + "prefLabel", RDFS + "label")
+
+#: Links whose targets are described in full in the linking thing's document.
+PART_PROPERTIES = (
+    "ontology#hasObjective",          # relative to the base
+    "ontology#hasOutcomeDocument",
+    "ontology#hasPoint",
+    SCHEMA + "location",
+)
+#: How far parts of parts are followed (meeting → outcome document → point).
+PART_DEPTH = 3
+#: How deep blank nodes are followed (thing → address → …).
+BLANK_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class Document:
+    iri: str                     # the thing (or the graph, the ontology …) described
+    triples: tuple[ox.Triple, ...]
+
+    @property
+    def subjects(self) -> list:
+        return list(dict.fromkeys(t.subject for t in self.triples))
+
+
+def _query(store: ox.Store, sparql: str):
+    return store.query(sparql, use_default_graph_as_union=True)
+
+
+def _values(terms) -> str:
+    return " ".join(str(t) for t in terms)
+
+
+def exists(store: ox.Store, iri: str) -> bool:
+    """Whether the data says anything about `iri` (as subject or object) or names a graph so."""
+    node = ox.NamedNode(iri)
+    return bool(_query(store, f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}")) or bool(
+        store.query(f"ASK {{ GRAPH {node} {{ ?s ?p ?o }} }}"))
+
+
+def describe(store: ox.Store, iri: str, base: str) -> Document:
+    node = ox.NamedNode(iri)
+    parts = [ox.NamedNode(base + p) if not p.startswith("http") else ox.NamedNode(p) for p in PART_PROPERTIES]
+    described = [node]
+    frontier = [node]
+    for _ in range(PART_DEPTH):
+        if not frontier:
+            break
+        found = [row["part"] for row in _query(store, f"""
+            SELECT DISTINCT ?part WHERE {{
+              VALUES ?s {{ {_values(frontier)} }} VALUES ?p {{ {_values(parts)} }}
+              ?s ?p ?part FILTER(isIRI(?part)) }}""")]
+        frontier = [p for p in found if p not in described]
+        described.extend(frontier)
+
+    triples: dict[ox.Triple, None] = {}
+    for triple in _own_triples(store, described):
+        triples[triple] = None
+    for triple in _query(store, f"CONSTRUCT {{ ?s ?p {node} }} WHERE {{ ?s ?p {node} }}"):
+        triples[triple] = None
+
+    mentioned = {t.object for t in triples if isinstance(t.object, ox.NamedNode)}
+    mentioned |= {t.subject for t in triples if isinstance(t.subject, ox.NamedNode)}
+    mentioned -= set(described)
+    if mentioned:
+        labels = _values(ox.NamedNode(p) for p in LABEL_PROPERTIES)
+        for triple in _query(store, f"""
+                CONSTRUCT {{ ?s ?p ?label }} WHERE {{
+                  VALUES ?s {{ {_values(sorted(mentioned, key=str))} }} VALUES ?p {{ {labels} }}
+                  ?s ?p ?label }}"""):
+            triples[triple] = None
+    return Document(iri, tuple(sorted(triples, key=_sort_key)))
+
+
+def _own_triples(store: ox.Store, subjects: list[ox.NamedNode]):
+    """The subjects' triples and those of the blank nodes reachable from them."""
+    values = f"VALUES ?root {{ {_values(subjects)} }}"
+    patterns = [f"{{ {values} BIND(?root AS ?s) ?s ?p ?o }}"]
+    chain = "?root ?p0 ?b0 FILTER(isBlank(?b0))"
+    for depth in range(BLANK_DEPTH):
+        patterns.append(f"{{ {values} {chain} BIND(?b{depth} AS ?s) ?s ?p ?o }}")
+        chain += f" . ?b{depth} ?p{depth + 1} ?b{depth + 1} FILTER(isBlank(?b{depth + 1}))"
+    return _query(store, f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {' UNION '.join(patterns)} }}")
+
+
+def graph_document(store: ox.Store, graph_iri: str) -> Document:
+    """Every triple of one named graph (the ontology: ``{base}ontology``)."""
+    node = ox.NamedNode(graph_iri)
+    triples = store.query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {node} {{ ?s ?p ?o }} }}")
+    return Document(graph_iri, tuple(sorted(set(triples), key=_sort_key)))
+
+
+def file_document(path, iri: str, base: str) -> Document:
+    """The triples of a Turtle file of the release (the shapes, which are not in the store)."""
+    triples = {ox.Triple(t.subject, t.predicate, t.object)
+               for t in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE, base_iri=base)}
+    return Document(iri, tuple(sorted(triples, key=_sort_key)))
+
+
+def _sort_key(triple: ox.Triple):
+    return (isinstance(triple.subject, ox.BlankNode), str(triple.subject), str(triple.predicate), str(triple.object))
+
+
+def label_table(store: ox.Store) -> dict[str, dict[str, str]]:
+    """IRI → {language: label} for every labelled IRI (predicate names, class names …)."""
+    labels = _values(ox.NamedNode(p) for p in LABEL_PROPERTIES)
+    table: dict[str, dict[str, str]] = {}
+    for row in _query(store, f"""SELECT ?s ?label WHERE {{ VALUES ?p {{ {labels} }} ?s ?p ?label
+                                   FILTER(isIRI(?s) && isLiteral(?label)) }}"""):
+        literal = row["label"]
+        table.setdefault(row["s"].value, {}).setdefault((literal.language or "").lower(), literal.value)
+    return table
+
+
+def definitions(store: ox.Store) -> dict[str, dict[str, str]]:
+    """IRI → {language: definition} (skos:definition, rdfs:comment) for the ontology page."""
+    table: dict[str, dict[str, str]] = {}
+    for row in _query(store, f"""SELECT ?s ?d WHERE {{
+            VALUES ?p {{ <{SKOS}definition> <{RDFS}comment> }} ?s ?p ?d FILTER(isIRI(?s)) }}"""):
+        table.setdefault(row["s"].value, {}).setdefault((row["d"].language or "").lower(), row["d"].value)
+    return table
+
+
+def things(store: ox.Store, base: str) -> list[str]:
+    """Every IRI under ``{base}id/`` the data describes (for tests, sitemaps …)."""
+    prefix = base + "id/"
+    return [row["s"].value for row in _query(store, f"""
+        SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{prefix}")) }}
+        ORDER BY ?s""")]

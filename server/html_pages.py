@@ -1,0 +1,427 @@
+"""HTML pages for people: one page per document, in the language of the request.
+
+The page is built from the same document graph as the RDF formats: a view model (plain dicts)
+made here, rendered by ``templates/resource.html``. Property names come from the labels in the
+ontology graph (``ontology/*.ttl``, including the labels of the standard terms we use); values
+in the page's language come first, the other languages one click away; dates are shown in the
+meeting's own offset and time zone; every linked thing is a link on the host being browsed.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from urllib.parse import quote
+
+import pyoxigraph as ox
+from babel.dates import format_date, format_time
+from flask import render_template
+
+from . import documents, i18n, jsonld
+from .app import publication
+from .namespaces import STANDARD, prefixes
+from .negotiation import FORMATS, RDF_FORMATS
+
+SCHEMA, RDF, RDFS, SKOS, XSD, OWL = (STANDARD[k] for k in ("schema", "rdf", "rdfs", "skos", "xsd", "owl"))
+RDF_TYPE = RDF + "type"
+TITLE_PROPERTIES = (SCHEMA + "name", SKOS + "prefLabel", RDFS + "label", STANDARD["dcterms"] + "title")
+TEXT_PROPERTIES = (SCHEMA + "text", SCHEMA + "description", SCHEMA + "abstract", SKOS + "definition",
+                   STANDARD["dcterms"] + "description")
+#: Shown first, in this order; the rest follow alphabetically by label.
+FIRST = (SCHEMA + "startDate", SCHEMA + "endDate", SCHEMA + "location", SCHEMA + "organizer",
+         SCHEMA + "description", SCHEMA + "text", SCHEMA + "abstract", SKOS + "definition")
+HIDDEN = {RDF_TYPE, SCHEMA + "position"}
+MAX_DEPTH = 3
+
+
+# --- tables computed once per release -----------------------------------------------------
+
+def label_table() -> dict[str, dict[str, str]]:
+    pub = publication()
+    return pub.memo(("labels",), lambda: documents.label_table(pub.store))
+
+
+def definition_table() -> dict[str, dict[str, str]]:
+    pub = publication()
+    return pub.memo(("definitions",), lambda: documents.definitions(pub.store))
+
+
+# --- the page -----------------------------------------------------------------------------
+
+class Page:
+    """Turns one document graph into the view model of its page in one language."""
+
+    def __init__(self, target, document: documents.Document, lang: str, explicit: bool):
+        pub = publication()
+        self.base = pub.settings.base
+        self.prefixes = prefixes(self.base)
+        self.target, self.document, self.lang, self.explicit = target, document, lang, explicit
+        self.labels = label_table()
+        self.by_subject: dict = defaultdict(lambda: defaultdict(list))
+        for t in document.triples:
+            self.by_subject[t.subject][t.predicate.value].append(t.object)
+        # things described beyond their labels: rendered inline where they are linked from
+        self.described = {s for s, props in self.by_subject.items()
+                          if set(props) - set(documents.LABEL_PROPERTIES)}
+
+    # links and labels
+    def href(self, iri: str) -> str:
+        """Where a link to `iri` goes: its page on this host, or the IRI itself if not ours."""
+        if not iri.startswith(self.base):
+            return iri
+        rest = iri[len(self.base):]
+        fragment = ""
+        if "#" in rest:
+            rest, fragment = rest.split("#", 1)
+            fragment = "#" + fragment
+        if rest.startswith("id/"):
+            rest = "doc/" + rest[3:]
+        elif rest.startswith("graph/"):
+            rest = "doc/" + rest
+        lang = f"?lang={self.lang}" if self.explicit else ""
+        return "/" + quote(rest) + lang + fragment
+
+    def texts(self, subject, properties) -> dict[str, str]:
+        props = self.by_subject.get(subject, {})
+        for p in properties:
+            values = {(o.language or "").lower(): o.value for o in props.get(p, []) if isinstance(o, ox.Literal)}
+            if values:
+                return values
+        return {}
+
+    def label(self, term) -> tuple[str, str | None]:
+        """(text, its language or None) of a thing or a property, in the page's language."""
+        iri = term.value
+        found = i18n.pick(self.texts(term, TITLE_PROPERTIES), self.lang) if isinstance(term, ox.NamedNode) else None
+        found = found or i18n.pick(self.labels.get(iri, {}), self.lang)
+        if found:
+            text, lang = found
+            return text, (lang or None)
+        return self.compact(iri), None
+
+    def compact(self, iri: str) -> str:
+        best = None
+        for prefix, ns in self.prefixes.items():
+            if iri.startswith(ns) and (best is None or len(ns) > len(best[1])):
+                best = (prefix, ns)
+        return f"{best[0]}:{iri[len(best[1]):]}" if best else iri
+
+    def link(self, term) -> dict:
+        text, lang = self.label(term)
+        return {"text": text, "lang": lang, "dir": _dir(lang), "href": self.href(term.value), "iri": term.value}
+
+    # nodes
+    def node(self, subject, depth: int = 0, parents: tuple = ()) -> dict:
+        props = self.by_subject.get(subject, {})
+        title, title_lang = self.label(subject) if isinstance(subject, ox.NamedNode) else ("", None)
+        rows = []
+        order = {p: i for i, p in enumerate(FIRST)}
+        for predicate in sorted(props, key=lambda p: (order.get(p, len(order)), self.label(ox.NamedNode(p))[0].lower())):
+            if predicate in HIDDEN:
+                continue
+            objects = [o for o in props[predicate] if o not in parents]
+            if not objects:
+                continue
+            rows.append(self.row(subject, predicate, objects, depth, (*parents, subject)))
+        position = next((o.value for o in props.get(SCHEMA + "position", [])), None)
+        node = {
+            "iri": subject.value if isinstance(subject, ox.NamedNode) else None,
+            "href": self.href(subject.value) if isinstance(subject, ox.NamedNode) else None,
+            "anchor": _anchor(subject.value) if isinstance(subject, ox.NamedNode) else None,
+            "title": title, "title_lang": title_lang, "title_dir": _dir(title_lang),
+            "types": [self.link(t) for t in props.get(RDF_TYPE, []) if isinstance(t, ox.NamedNode)],
+            "rows": rows, "position": position, "when": self.when(subject),
+        }
+        return node
+
+    def row(self, subject, predicate: str, objects: list, depth: int, parents: tuple) -> dict:
+        literals = [o for o in objects if isinstance(o, ox.Literal)]
+        tagged = [o for o in literals if o.language]
+        shown, more = [], []
+        if tagged:
+            best = i18n.pick({(o.language or "").lower(): o.language for o in tagged}, self.lang)
+            best_lang = best[0].lower() if best else None
+            for o in tagged:
+                (shown if o.language.lower() == best_lang else more).append(self.value(subject, o, depth, parents))
+            more.sort(key=lambda v: i18n.LANGUAGES.index(v["lang"]) if v["lang"] in i18n.LANGUAGES else 99)
+        others = [o for o in objects if not (isinstance(o, ox.Literal) and o.language)]
+        values = [self.value(subject, o, depth, parents) for o in others]
+        positioned = [v for v in values if v.get("node") and v["node"]["position"] is not None]
+        if positioned and len(positioned) == len(values):
+            values.sort(key=lambda v: int(v["node"]["position"]))
+            ordered = True
+        else:
+            values.sort(key=lambda v: v.get("sort", ""))
+            ordered = False
+        return {"predicate": self.link(ox.NamedNode(predicate)), "values": shown + values, "more": more,
+                "ordered": ordered}
+
+    def value(self, subject, o, depth: int, parents: tuple) -> dict:
+        if isinstance(o, ox.Literal):
+            lang = o.language or None
+            datatype = o.datatype.value if not lang else None
+            if datatype == XSD + "dateTime":
+                return {"kind": "date", "datetime": o.value, "text": self.human_datetime(o.value, subject),
+                        "sort": o.value}
+            if datatype == XSD + "date":
+                return {"kind": "date", "datetime": o.value, "text": self.human_date(o.value), "sort": o.value}
+            return {"kind": "text", "text": o.value, "lang": lang, "dir": _dir(lang), "sort": o.value,
+                    "long": len(o.value) > 160}
+        if isinstance(o, ox.BlankNode) or (o in self.described and depth < MAX_DEPTH and o != subject):
+            nested = self.node(o, depth + 1, parents)
+            return {"kind": "node", "node": nested, "sort": nested["position"] or nested["title"]}
+        link = self.link(o)
+        return {"kind": "link", **link, "sort": link["text"].lower()}
+
+    # dates
+    def human_date(self, lexical: str) -> str:
+        try:
+            return format_date(date.fromisoformat(lexical[:10]), "long", locale=self.lang)
+        except ValueError:
+            return lexical
+
+    def human_datetime(self, lexical: str, subject) -> str:
+        try:
+            moment = datetime.fromisoformat(lexical)
+        except ValueError:
+            return lexical
+        text = f"{format_date(moment.date(), 'full', locale=self.lang)} {format_time(moment.time(), 'short', locale=self.lang)}"
+        return text + self.zone_suffix(moment, subject)
+
+    def zone_suffix(self, moment: datetime, subject) -> str:
+        zone = [o.value for o in self.by_subject.get(subject, {}).get(STANDARD_UNM_TIMEZONE(self.base), [])]
+        parts = [*zone]
+        if moment.tzinfo is not None:
+            parts.append(_utc_offset(moment))
+        return f" ({', '.join(parts)})" if parts else ""
+
+    def when(self, subject) -> str | None:
+        """A one-line summary of start and end ("Thursday 28 April 2022, 10:00–16:00 (Asia/Beirut, UTC+03:00)")."""
+        props = self.by_subject.get(subject, {})
+        start = next((o.value for o in props.get(SCHEMA + "startDate", []) if isinstance(o, ox.Literal)), None)
+        end = next((o.value for o in props.get(SCHEMA + "endDate", []) if isinstance(o, ox.Literal)), None)
+        if not start:
+            return None
+        try:
+            s = datetime.fromisoformat(start)
+            e = datetime.fromisoformat(end) if end else None
+        except ValueError:
+            return None
+        if len(start) <= 10:
+            text = self.human_date(start)
+            return f"{text} – {self.human_date(end)}" if end and end != start else text
+        text = f"{format_date(s.date(), 'full', locale=self.lang)}, {format_time(s.time(), 'short', locale=self.lang)}"
+        if e and e.date() == s.date():
+            text += f"–{format_time(e.time(), 'short', locale=self.lang)}"
+        elif e:
+            text += f" – {format_date(e.date(), 'full', locale=self.lang)}, {format_time(e.time(), 'short', locale=self.lang)}"
+        return text + self.zone_suffix(s, subject)
+
+    # the page's parts
+    def incoming(self) -> list[dict]:
+        root = ox.NamedNode(self.document.iri)
+        groups: dict[str, list] = defaultdict(list)
+        for t in self.document.triples:
+            if t.object == root and t.subject != root and isinstance(t.subject, ox.NamedNode):
+                groups[t.predicate.value].append(self.link(t.subject))
+        return [{"predicate": self.link(ox.NamedNode(p)), "subjects": sorted(v, key=lambda l: l["text"].lower())}
+                for p, v in sorted(groups.items(), key=lambda kv: self.label(ox.NamedNode(kv[0]))[0].lower())]
+
+    def description(self, subject) -> str:
+        found = i18n.pick(self.texts(subject, TEXT_PROPERTIES), self.lang)
+        text = found[0] if found else ""
+        return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
+
+
+def STANDARD_UNM_TIMEZONE(base: str) -> str:
+    return base + "ontology#timeZone"
+
+
+def _dir(lang: str | None) -> str | None:
+    if not lang:
+        return None
+    return i18n.direction(lang.split("-")[0])
+
+
+def _anchor(iri: str) -> str | None:
+    return iri.rsplit("#", 1)[1] if "#" in iri else None
+
+
+def _utc_offset(moment: datetime) -> str:
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+# --- schema.org for search engines --------------------------------------------------------
+
+def structured_data(page: Page, root) -> dict | None:
+    props = page.by_subject.get(root, {})
+    types = {t.value for t in props.get(RDF_TYPE, [])}
+    name = i18n.pick(page.texts(root, (SCHEMA + "name",)), page.lang)
+    if not name:
+        return None
+    canonical = page.target.canonical + f"?lang={page.lang}"
+    if SCHEMA + "Event" in types:
+        data = {"@context": "https://schema.org", "@type": "Event", "@id": root.value, "url": canonical,
+                "name": name[0], "inLanguage": page.lang}
+        description = i18n.pick(page.texts(root, (SCHEMA + "description",)), page.lang)
+        if description:
+            data["description"] = description[0]
+        for key in ("startDate", "endDate"):
+            value = next((o.value for o in props.get(SCHEMA + key, []) if isinstance(o, ox.Literal)), None)
+            if value:
+                data[key] = value
+        for key in ("eventStatus", "eventAttendanceMode"):
+            value = next((o.value for o in props.get(SCHEMA + key, []) if isinstance(o, ox.NamedNode)), None)
+            if value:
+                data[key] = value
+        places = [_place(page, o) for o in props.get(SCHEMA + "location", [])]
+        if places:
+            data["location"] = places[0] if len(places) == 1 else places
+        organizers = [_organization(page, o) for o in props.get(SCHEMA + "organizer", [])
+                      if isinstance(o, ox.NamedNode)]
+        if organizers:
+            data["organizer"] = organizers[0] if len(organizers) == 1 else organizers
+        return data
+    if types & {SCHEMA + "Organization", SCHEMA + "GovernmentOrganization"}:
+        data = {"@context": "https://schema.org", **_organization(page, root)}
+        data["@id"] = root.value
+        data["url"] = canonical
+        parent = next((o for o in props.get(SCHEMA + "parentOrganization", []) if isinstance(o, ox.NamedNode)), None)
+        if parent is not None:
+            data["parentOrganization"] = _organization(page, parent)
+        return data
+    return None
+
+
+def _organization(page: Page, node) -> dict:
+    props = page.by_subject.get(node, {})
+    types = {t.value for t in props.get(RDF_TYPE, [])}
+    data = {"@type": "GovernmentOrganization" if SCHEMA + "GovernmentOrganization" in types else "Organization",
+            "name": page.label(node)[0], "url": page.base + "doc/" + node.value[len(page.base) + 3:]
+            if node.value.startswith(page.base + "id/") else node.value}
+    acronym = i18n.pick(page.texts(node, (SCHEMA + "alternateName",)), page.lang)
+    if acronym:
+        data["alternateName"] = acronym[0]
+    same = [o.value for o in props.get(OWL + "sameAs", []) if isinstance(o, ox.NamedNode)]
+    if same:
+        data["sameAs"] = same[0] if len(same) == 1 else same
+    return data
+
+
+def _place(page: Page, node) -> dict:
+    props = page.by_subject.get(node, {})
+    data = {"@type": "Place", "name": page.label(node)[0]}
+    address = next((o for o in props.get(SCHEMA + "address", [])), None)
+    if address is not None:
+        fields = {"@type": "PostalAddress"}
+        for key in ("streetAddress", "addressLocality", "addressRegion", "postalCode", "addressCountry"):
+            value = next((o.value for o in page.by_subject.get(address, {}).get(SCHEMA + key, [])), None)
+            if value:
+                fields[key] = value
+        data["address"] = fields
+    geo = next((o for o in props.get(SCHEMA + "geo", [])), None)
+    if geo is not None:
+        lat = next((o.value for o in page.by_subject.get(geo, {}).get(SCHEMA + "latitude", [])), None)
+        lon = next((o.value for o in page.by_subject.get(geo, {}).get(SCHEMA + "longitude", [])), None)
+        if lat and lon:
+            data["geo"] = {"@type": "GeoCoordinates", "latitude": lat, "longitude": lon}
+    return data
+
+
+# --- render -------------------------------------------------------------------------------
+
+def render(target, document: documents.Document, lang: str, explicit: bool) -> str:
+    page = Page(target, document, lang, explicit)
+    root = ox.NamedNode(document.iri)
+    if target.kind in ("ontology", "shapes"):
+        sections = _vocabulary_sections(page, root)
+        main = page.node(root) if root in page.by_subject else None
+    else:
+        sections = []
+        main = page.node(root)
+    title = main["title"] if main else page.compact(document.iri)
+    if target.kind == "ontology" and main:
+        title = main["title"]
+    elif target.kind == "shapes":
+        title = {"ar": "أشكال SHACL", "en": "SHACL shapes", "fr": "Formes SHACL", "es": "Formas SHACL",
+                 "ru": "Формы SHACL", "zh": "SHACL 形状"}[lang]
+    data = structured_data(page, root) if target.kind == "thing" else None
+    base = page.base
+    return render_template(
+        "resource.html", lang=lang, dir=i18n.direction(lang), page=page, main=main, sections=sections,
+        title=title, title_lang=main["title_lang"] if main else None,
+        iri=document.iri, target=target, incoming=page.incoming() if target.kind in ("thing", "graph") else [],
+        description=page.description(root) or title,
+        languages=[{"code": c, "name": i18n.NATIVE_NAMES[c], "dir": i18n.direction(c)} for c in i18n.LANGUAGES],
+        canonical=target.canonical + (f"?lang={lang}" if explicit else ""),
+        canonical_base=target.canonical, formats=[f for f in RDF_FORMATS],
+        structured_data=jsonld.dumps_for_html(data) if data else None,
+        ui=UI[lang], base=base, triples=len(document.triples), explicit=explicit,
+    )
+
+
+def _vocabulary_sections(page: Page, root) -> list[dict]:
+    """The terms of the ontology (or the shapes), grouped: classes, properties, other."""
+    owl_class = {OWL + "Class", RDFS + "Class"}
+    properties = {OWL + "ObjectProperty", OWL + "DatatypeProperty", RDF + "Property", OWL + "AnnotationProperty"}
+    own = page.target.iri + "#"
+    groups: dict[str, list] = {"classes": [], "properties": [], "standard": [], "other": []}
+    for subject in page.by_subject:
+        if subject == root:
+            continue
+        types = {t.value for t in page.by_subject[subject].get(RDF_TYPE, [])}
+        is_own = isinstance(subject, ox.NamedNode) and subject.value.startswith(own)
+        if isinstance(subject, ox.BlankNode):
+            continue
+        if is_own and types & owl_class:
+            groups["classes"].append(subject)
+        elif is_own and types & properties:
+            groups["properties"].append(subject)
+        elif is_own or types:
+            groups["other"].append(subject)
+        else:
+            groups["standard"].append(subject)
+    ui = UI[page.lang]
+    sections = []
+    for key in ("classes", "properties", "other", "standard"):
+        nodes = sorted(groups[key], key=lambda s: page.label(s)[0].lower())
+        if nodes:
+            sections.append({"title": ui[key], "id": key, "nodes": [page.node(n) for n in nodes]})
+    return sections
+
+
+#: The few words of the page itself, in the six languages (the data's words come from the data).
+UI = {
+    "ar": {"formats": "تنزيل البيانات", "incoming": "يُشار إليه من", "languages": "اللغة", "other_languages": "لغات أخرى",
+           "iri": "المعرّف", "classes": "الفئات", "properties": "الخصائص", "other": "مصطلحات أخرى",
+           "standard": "تسميات المصطلحات المعيارية", "skip": "انتقل إلى المحتوى", "home": "الصفحة الرئيسية",
+           "sparql": "استعلام SPARQL", "ontology": "الأنطولوجيا", "when": "الموعد", "type": "النوع",
+           "statements": "عبارة", "site": "البيانات المترابطة لاجتماعات الأمم المتحدة"},
+    "en": {"formats": "Download the data", "incoming": "Referred to by", "languages": "Language", "other_languages": "Other languages",
+           "iri": "Identifier", "classes": "Classes", "properties": "Properties", "other": "Other terms",
+           "standard": "Labels of standard terms", "skip": "Skip to content", "home": "Home",
+           "sparql": "SPARQL query", "ontology": "Ontology", "when": "When", "type": "Type",
+           "statements": "statements", "site": "UN meetings linked data"},
+    "fr": {"formats": "Télécharger les données", "incoming": "Cité par", "languages": "Langue", "other_languages": "Autres langues",
+           "iri": "Identifiant", "classes": "Classes", "properties": "Propriétés", "other": "Autres termes",
+           "standard": "Libellés des termes standard", "skip": "Aller au contenu", "home": "Accueil",
+           "sparql": "Requête SPARQL", "ontology": "Ontologie", "when": "Date", "type": "Type",
+           "statements": "déclarations", "site": "Données liées des réunions de l'ONU"},
+    "es": {"formats": "Descargar los datos", "incoming": "Mencionado por", "languages": "Idioma", "other_languages": "Otros idiomas",
+           "iri": "Identificador", "classes": "Clases", "properties": "Propiedades", "other": "Otros términos",
+           "standard": "Etiquetas de términos estándar", "skip": "Ir al contenido", "home": "Inicio",
+           "sparql": "Consulta SPARQL", "ontology": "Ontología", "when": "Fecha", "type": "Tipo",
+           "statements": "declaraciones", "site": "Datos enlazados de reuniones de la ONU"},
+    "ru": {"formats": "Скачать данные", "incoming": "Ссылаются", "languages": "Язык", "other_languages": "Другие языки",
+           "iri": "Идентификатор", "classes": "Классы", "properties": "Свойства", "other": "Другие термины",
+           "standard": "Названия стандартных терминов", "skip": "Перейти к содержанию", "home": "Главная",
+           "sparql": "Запрос SPARQL", "ontology": "Онтология", "when": "Когда", "type": "Тип",
+           "statements": "утверждений", "site": "Связанные данные о совещаниях ООН"},
+    "zh": {"formats": "下载数据", "incoming": "被以下引用", "languages": "语言", "other_languages": "其他语言",
+           "iri": "标识符", "classes": "类", "properties": "属性", "other": "其他术语",
+           "standard": "标准术语的标签", "skip": "跳到内容", "home": "首页",
+           "sparql": "SPARQL 查询", "ontology": "本体", "when": "时间", "type": "类型",
+           "statements": "条陈述", "site": "联合国会议关联数据"},
+}

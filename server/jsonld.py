@@ -1,0 +1,189 @@
+"""JSON-LD: the published context, and the expanded, compacted and framed forms of a document.
+
+The context is published at ``/context.jsonld`` and every compacted or framed response refers
+to it by its **canonical** URL, ``{base}context.jsonld`` (like the IRIs in the data, it does
+not depend on the host that served it). pyld never fetches it over the network: our document
+loader answers that URL from memory and refuses every other remote context.
+
+Compaction is lossless by construction (a term is chosen only for values it fits: a
+``@type: xsd:dateTime`` term is not used for an xsd:date value, a language map only for
+language-tagged strings …); the tests check that expanding every response gives back the
+document graph exactly.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyoxigraph as ox
+from pyld import jsonld
+
+from .namespaces import OWN, STANDARD
+
+XSD = STANDARD["xsd"]
+JSONLD_VERSION_OF_CONTEXT = "1.0.0"
+
+#: term → property IRI (compact), for properties whose values are language-tagged texts:
+#: compacted as language maps {"ar": …, "en": …}.
+LANGUAGE_MAPS = {
+    "name": "schema:name",
+    "alternateName": "schema:alternateName",
+    "description": "schema:description",
+    "abstract": "schema:abstract",
+    "text": "schema:text",
+    "prefLabel": "skos:prefLabel",
+    "altLabel": "skos:altLabel",
+    "definition": "skos:definition",
+    "scopeNote": "skos:scopeNote",
+    "editorialNote": "skos:editorialNote",
+    "label": "rdfs:label",
+    "comment": "rdfs:comment",
+    "title": "dcterms:title",
+    "closingStatement": "unm:closingStatement",
+}
+#: term → property IRI, for properties whose values are IRIs (or blank nodes).
+IRI_VALUED = {
+    "organizer": "schema:organizer", "location": "schema:location", "about": "schema:about",
+    "superEvent": "schema:superEvent", "subEvent": "schema:subEvent", "subjectOf": "schema:subjectOf",
+    "isPartOf": "schema:isPartOf", "hasPart": "schema:hasPart", "mentions": "schema:mentions",
+    "author": "schema:author", "publisher": "schema:publisher", "mainEntity": "schema:mainEntity",
+    "mainEntityOfPage": "schema:mainEntityOfPage", "url": "schema:url",
+    "eventStatus": "schema:eventStatus", "eventAttendanceMode": "schema:eventAttendanceMode",
+    "parentOrganization": "schema:parentOrganization", "subOrganization": "schema:subOrganization",
+    "address": "schema:address", "geo": "schema:geo",
+    "sameAs": "owl:sameAs", "seeAlso": "rdfs:seeAlso", "isDefinedBy": "rdfs:isDefinedBy",
+    "subClassOf": "rdfs:subClassOf", "subPropertyOf": "rdfs:subPropertyOf",
+    "domain": "rdfs:domain", "range": "rdfs:range", "inverseOf": "owl:inverseOf",
+    "versionIRI": "owl:versionIRI",
+    "domainIncludes": "schema:domainIncludes", "rangeIncludes": "schema:rangeIncludes",
+    "subject": "dcterms:subject", "license": "dcterms:license", "source": "dcterms:source",
+    "inScheme": "skos:inScheme", "hasTopConcept": "skos:hasTopConcept", "topConceptOf": "skos:topConceptOf",
+    "broader": "skos:broader", "narrower": "skos:narrower", "related": "skos:related",
+    "exactMatch": "skos:exactMatch", "closeMatch": "skos:closeMatch", "relatedMatch": "skos:relatedMatch",
+    "broadMatch": "skos:broadMatch", "narrowMatch": "skos:narrowMatch",
+    "hasUnit": "org:hasUnit", "unitOf": "org:unitOf",
+    "hasSubOrganization": "org:hasSubOrganization", "subOrganizationOf": "org:subOrganizationOf",
+    "wasDerivedFrom": "prov:wasDerivedFrom", "wasAttributedTo": "prov:wasAttributedTo",
+    "hasObjective": "unm:hasObjective", "objectiveOf": "unm:objectiveOf",
+    "hasOutcomeDocument": "unm:hasOutcomeDocument", "hasPoint": "unm:hasPoint",
+    "partOfProject": "unm:partOfProject",
+}
+#: term → (property IRI, datatype): typed values.
+TYPED = {
+    "startDate": ("schema:startDate", "xsd:dateTime"),
+    "endDate": ("schema:endDate", "xsd:dateTime"),
+    "position": ("schema:position", "xsd:integer"),
+    "latitude": ("schema:latitude", "xsd:decimal"),
+    "longitude": ("schema:longitude", "xsd:decimal"),
+    "issued": ("dcterms:issued", "xsd:date"),
+    "dateCreated": ("schema:dateCreated", "xsd:date"),
+}
+#: term → property IRI: plain strings.
+PLAIN = {
+    "timeZone": "unm:timeZone", "temporalCoverage": "schema:temporalCoverage",
+    "inLanguage": "schema:inLanguage", "identifier": "dcterms:identifier",
+    "streetAddress": "schema:streetAddress", "addressLocality": "schema:addressLocality",
+    "addressRegion": "schema:addressRegion", "postalCode": "schema:postalCode",
+    "addressCountry": "schema:addressCountry", "versionInfo": "owl:versionInfo",
+}
+
+
+def context_url(base: str) -> str:
+    return base + "context.jsonld"
+
+
+def build_context(base: str) -> dict[str, Any]:
+    """The published context document (the same for every release with the same base)."""
+    prefixes = {**{k: v for k, v in STANDARD.items() if k not in ("sh",)}, "sh": STANDARD["sh"]}
+    prefixes.update({p: base + path for p, path in OWN.items()})
+    ctx: dict[str, Any] = {"@version": 1.1, "id": "@id", "type": "@type"}
+    ctx.update(prefixes)
+    for term, iri in LANGUAGE_MAPS.items():
+        ctx[term] = {"@id": iri, "@container": "@language"}
+    for term, iri in IRI_VALUED.items():
+        ctx[term] = {"@id": iri, "@type": "@id"}
+    for term, (iri, datatype) in TYPED.items():
+        ctx[term] = {"@id": iri, "@type": datatype}
+    for term, iri in PLAIN.items():
+        ctx[term] = {"@id": iri}
+    return {"@context": ctx}
+
+
+class Loader:
+    """A pyld document loader that knows our context and nothing else (no network)."""
+
+    def __init__(self, base: str):
+        self.url = context_url(base)
+        self.document = build_context(base)
+
+    def __call__(self, url: str, options: dict | None = None) -> dict:
+        if url == self.url:
+            return {"contentType": "application/ld+json", "contextUrl": None,
+                    "documentUrl": url, "document": self.document}
+        raise jsonld.JsonLdError(f"remote context not allowed: {url}", "jsonld.LoadDocumentError",
+                                 {"url": url}, code="loading remote context failed")
+
+
+def _term(term) -> dict[str, str]:
+    if isinstance(term, ox.NamedNode):
+        return {"type": "IRI", "value": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"type": "blank node", "value": "_:" + term.value}
+    if term.language:
+        return {"type": "literal", "value": term.value, "datatype": STANDARD["rdf"] + "langString",
+                "language": term.language}
+    return {"type": "literal", "value": term.value, "datatype": term.datatype.value}
+
+
+def expanded(triples) -> list:
+    """Expanded JSON-LD of the triples (no native types: literals keep their lexical form)."""
+    dataset = {"@default": [{"subject": _term(t.subject), "predicate": _term(t.predicate),
+                             "object": _term(t.object)} for t in triples]}
+    return jsonld.from_rdf(dataset, {"useNativeTypes": False, "useRdfType": False})
+
+
+def compacted(expanded_form: list, loader: Loader) -> dict:
+    return jsonld.compact(expanded_form, loader.url, {"documentLoader": loader})
+
+
+def framed(expanded_form: list, root: str, loader: Loader) -> dict:
+    """One tree rooted at `root`: everything reachable from it embedded once (JSON-LD 1.1
+    ``@embed: @once``), lists of positioned things (objectives, points) in position order.
+    Things that only point *to* the root (incoming links) are not reachable, so not in it."""
+    frame = {"@context": loader.url, "@id": root, "@embed": "@once"}
+    result = jsonld.frame(expanded_form, frame, {"documentLoader": loader, "omitGraph": True})
+    _order_by_position(result)
+    return result
+
+
+def _order_by_position(node: Any) -> None:
+    if isinstance(node, dict):
+        for value in node.values():
+            _order_by_position(value)
+    elif isinstance(node, list):
+        for value in node:
+            _order_by_position(value)
+        if node and all(isinstance(v, dict) and _position(v) is not None for v in node):
+            node.sort(key=_position)
+
+
+def _position(node: dict):
+    value = node.get("position")
+    if isinstance(value, dict):
+        value = value.get("@value")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def dumps(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def dumps_for_html(document: Any) -> str:
+    """JSON for a ``<script type="application/ld+json">``: ``<``, ``>``, ``&`` escaped as
+    ``\\u003c`` …, so that no text from the data can close the script or open a comment."""
+    text = json.dumps(document, ensure_ascii=False, indent=1)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
