@@ -1,4 +1,340 @@
-"""(scaffold: filled in by its issue)"""
-from flask import Blueprint
+"""/sparql: the SPARQL 1.1 Protocol endpoint, its service description and its query page.
+
+- request parsing and content negotiation: sparql_protocol
+- evaluation and result formats: sparql_results (run in evaluator processes)
+- time limit, row cap, per-client limit, result cache: query_limits
+- the service description: service_description
+See docs/sparql.md for the behaviour, status codes and choices.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from . import query_limits
+from .app import error_response, publication, settings
+from .config import PROJECT_ROOT
+from .i18n import chosen_language, direction
+from .namespaces import prefixes as dataset_prefixes
+from .service_description import describe
+from .sparql_protocol import (
+    GRAPH_TYPES, HTML, JSONLD, NTRIPLES, RDFXML, RESULT_TYPES, RESULTS_JSON, TURTLE,
+    NotAcceptable, ProtocolError, analyse, choose_type, content_type, operation_from, read_only_refusal,
+)
+from .sparql_results import RDF_LANG_STRING, XSD_STRING
 
 blueprint = Blueprint("sparql", __name__)
+
+ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
+EXPOSED = ("ETag, Last-Modified, Link, Content-Location, Content-Language, Vary, Retry-After, "
+           "X-Result-Truncated, X-Result-Row-Limit")
+SD_TYPES = (TURTLE, JSONLD, RDFXML, NTRIPLES)
+_RDFLIB_FORMATS = {TURTLE: "turtle", JSONLD: "json-ld", RDFXML: "xml", NTRIPLES: "nt"}
+FORMAT_CHOICES = (("json", "JSON"), ("xml", "XML"), ("csv", "CSV"), ("tsv", "TSV"),
+                  ("turtle", "Turtle"), ("ntriples", "N-Triples"), ("rdfxml", "RDF/XML"), ("jsonld", "JSON-LD"))
+
+
+@blueprint.route("/sparql", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
+def endpoint():
+    if request.method == "OPTIONS":
+        return _preflight()
+    try:
+        operation = operation_from(request)
+        if operation.query is None:
+            return _no_query(operation.format)
+        return _answer(operation)
+    except ProtocolError as error:
+        return _problem(error.status, error.title, error.detail, **error.extra)
+    except HTTPException as error:  # 413 from reading the body, and the like
+        return _problem(error.code or 400, error.name, error.description or error.name)
+    except NotAcceptable as error:
+        return _problem(406, "Not Acceptable",
+                        f"This answer is available as {', '.join(error.available)}, not as {error.asked!r}.",
+                        available=list(error.available))
+
+
+def _preflight():
+    response = current_app.response_class(status=204)
+    response.headers["Allow"] = ALLOWED_METHODS
+    response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+    asked = request.headers.get("Access-Control-Request-Headers")
+    response.headers["Access-Control-Allow-Headers"] = asked or "Accept, Content-Type, If-None-Match, Cache-Control"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    response.headers["Vary"] = "Access-Control-Request-Headers"
+    return response
+
+
+def _prefers_html() -> bool:
+    """A browser: text/html named in Accept and preferred (a bare */* gets problem JSON)."""
+    accept = request.accept_mimetypes
+    named = any(v.split(";")[0].strip().lower() == HTML and q > 0 for v, q in accept)
+    return named and accept.best_match([HTML, "application/problem+json", "application/json"]) == HTML
+
+
+def _problem(status: int, title: str, detail: str, retry_after: int | None = None, **extra):
+    """An RFC 9457 problem document (JSON), or the site's HTML error page for a browser."""
+    if _prefers_html():
+        response = error_response(status, title, detail, **extra)
+    else:
+        body = json.dumps({"type": "about:blank", "status": status, "title": title, "detail": detail, **extra},
+                          ensure_ascii=False, indent=1) + "\n"
+        response = current_app.response_class(body.encode("utf-8"), status=status)
+        response.headers["Content-Type"] = "application/problem+json; charset=utf-8"
+    response.headers["Vary"] = "Accept"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    response.headers["Cache-Control"] = "no-store"
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    if status == 405:
+        response.headers["Allow"] = ALLOWED_METHODS
+    return response
+
+
+# --------------------------------------------------------------------------------------------
+# Queries
+# --------------------------------------------------------------------------------------------
+
+def _answer(operation):
+    s = settings()
+    text = analyse(operation.query)
+    if text.is_update:
+        raise read_only_refusal()
+    if text.uses_service:
+        raise ProtocolError(400, "SERVICE is not supported",
+                            "This endpoint does not evaluate SERVICE (federated query): it makes no outbound "
+                            "requests. Query the other endpoint yourself, or remove the SERVICE clause.")
+    available = GRAPH_TYPES if text.gives_graph else RESULT_TYPES
+    media_type = choose_type(request, operation.format, available, graph=text.gives_graph,
+                             html=request.method == "GET")
+    pub = publication()
+    link = request.host_url + "sparql#result-row-limit"
+    key_parts = [text.normalised, "\x1f".join(operation.default_graphs), "\x1f".join(operation.named_graphs),
+                 media_type, pub.version, str(s.max_result_rows), s.base]
+    tag = hashlib.sha256("\x1e".join(key_parts).encode()).hexdigest()[:32]
+    etag = f'W/"{tag}"'
+    cache_key = tag + "\x1e" + link
+    cacheable = request.method == "GET"
+    if cacheable and request.if_none_match.contains_weak(tag):
+        return _finish(current_app.response_class(status=304), etag, pub, {})
+
+    cache = pub.memo("sparql-result-cache", query_limits.ResultCache)
+    cached = cache.get(cache_key)
+    if cached is None:
+        job = {
+            "store": str(pub.release.path / "store"),
+            "query": operation.query,
+            "base": s.base,
+            "default_graphs": list(operation.default_graphs),
+            "named_graphs": list(operation.named_graphs),
+            "union": not text.declares_dataset,
+            "media_type": RESULTS_JSON if media_type == HTML else media_type,
+            "max_rows": s.max_result_rows,
+            "link": link,
+            "base_prefixes": {**dataset_prefixes(s.base), **text.prefixes},
+        }
+        limiter = query_limits.client_limiter(s.releases, s.max_concurrent_queries_per_client)
+        try:
+            with limiter.slot(request.remote_addr or "unknown"):
+                answer = query_limits.pool().run(job, s.query_timeout)
+        except query_limits.TooManyQueries:
+            return _problem(429, "Too Many Requests",
+                            f"You already have {s.max_concurrent_queries_per_client} queries running; wait for "
+                            "one to finish before sending another.", retry_after=1,
+                            limit=s.max_concurrent_queries_per_client)
+        except query_limits.QueryTimeout:
+            return _problem(503, "Query timed out",
+                            f"The query ran longer than this endpoint's time limit of {s.query_timeout:g} seconds "
+                            "and was stopped. Narrow it down (a LIMIT, more specific patterns) and try again.",
+                            time_limit_seconds=s.query_timeout)
+        except query_limits.ServerBusy:
+            return _problem(503, "Server busy",
+                            "Every query evaluator stayed busy for the whole time limit; try again shortly.",
+                            retry_after=2)
+        except query_limits.EvaluatorFailed:
+            return _problem(503, "Query evaluation failed",
+                            "The process evaluating the query stopped unexpectedly; try again.", retry_after=1)
+        if answer[0] == "error":
+            _, status, title, detail, extra = answer
+            if media_type == HTML:
+                return _page(query=operation.query, error={"title": title, "detail": detail, **extra}, status=status)
+            return _problem(status, title, detail, **extra)
+        result = answer[1]
+        meta = {"truncated": result["truncated"], "rows": result["rows"]}
+        body = result["body"]
+        cache.put(cache_key, body, meta)
+    else:
+        body, meta = cached
+
+    if media_type == HTML:
+        response = _page(query=operation.query, results=json.loads(body), truncated=meta["truncated"])
+    else:
+        response = current_app.response_class(body, status=200)
+        response.headers["Content-Type"] = content_type(media_type)
+    if meta["truncated"]:
+        response.headers["X-Result-Truncated"] = "true"
+        response.headers["X-Result-Row-Limit"] = str(s.max_result_rows)
+        response.headers["Link"] = f'<{link}>; rel="describedby"'
+    return _finish(response, etag if cacheable else None, pub, meta)
+
+
+def _finish(response, etag, pub, meta):
+    response.headers["Vary"] = "Accept, Accept-Language" if response.mimetype == HTML else "Accept"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    if etag:
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "public, max-age=60"
+        response.headers["Last-Modified"] = pub.last_modified
+    else:
+        response.headers["Cache-Control"] = "no-store" if request.method == "POST" else "public, max-age=60"
+    return response
+
+
+# --------------------------------------------------------------------------------------------
+# No query: the service description, or the query page for a browser
+# --------------------------------------------------------------------------------------------
+
+def _no_query(format_param):
+    media_type = choose_type(request, format_param, SD_TYPES, graph=True, html=request.method == "GET")
+    if media_type == HTML:
+        return _page(query=None)
+    pub = publication()
+    host = request.host_url
+    body = pub.memo(("sparql-service-description", host, media_type), lambda: _service_description(host, media_type))
+    tag = "sd-" + hashlib.sha256(f"{pub.version}{host}{media_type}".encode()).hexdigest()[:24]
+    etag = f'W/"{tag}"'
+    if request.if_none_match.contains_weak(tag):
+        return _finish(current_app.response_class(status=304), etag, pub, {})
+    response = current_app.response_class(body, status=200)
+    response.headers["Content-Type"] = content_type(media_type)
+    return _finish(response, etag, pub, {})
+
+
+def _service_description(host: str, media_type: str) -> bytes:
+    pub = publication()
+    count = pub.store.query("SELECT (COUNT(*) AS ?n) { ?s ?p ?o }", use_default_graph_as_union=True)
+    default_triples = int(next(iter(count))["n"].value)
+    sizes = dict(pub.release.manifest.get("graphs", {}))
+    graph = describe(settings(), host + "sparql", host, sizes, default_triples)
+    data = graph.serialize(format=_RDFLIB_FORMATS[media_type], encoding="utf-8")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# The query page
+# --------------------------------------------------------------------------------------------
+
+_HEADER = re.compile(r"^#\s*(title|description)(?:@(\w+))?\s*:\s*(.*)$")
+
+
+def queries_folder() -> Path:
+    own = settings().root / "queries"
+    return own if own.is_dir() else PROJECT_ROOT / "queries"
+
+
+def load_examples(folder: Path) -> list[dict]:
+    """The example queries: queries/NN-slug.rq, each starting with a comment block of
+    `# title@en: …`, `# title@ar: …`, `# description@en: …` (and @ar) lines."""
+    examples = []
+    for path in sorted(folder.glob("*.rq")):
+        text = path.read_text(encoding="utf-8")
+        titles, descriptions = {}, {}
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                break
+            match = _HEADER.match(line)
+            if match:
+                target = titles if match.group(1) == "title" else descriptions
+                lang = match.group(2) or "en"
+                target[lang] = (target.get(lang, "") + " " + match.group(3)).strip()
+        examples.append({"slug": path.stem, "titles": titles, "descriptions": descriptions, "query": text})
+    return examples
+
+
+@lru_cache(maxsize=8)
+def _examples_cached(folder: str, stamp: tuple) -> list[dict]:
+    return load_examples(Path(folder))
+
+
+#: the base the example files are written with; replaced by the configured base when served
+EXAMPLES_BASE = "https://w3id.org/un-meetings/"
+
+
+def examples() -> list[dict]:
+    folder = queries_folder()
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.rq")))
+    base = settings().base
+    return [{**e, "query": e["query"].replace(EXAMPLES_BASE, base)} for e in _examples_cached(str(folder), stamp)]
+
+
+UI = {
+    "en": {
+        "title": "SPARQL query", "intro": "Query the UN meetings linked data with SPARQL 1.1. The default graph is the union of all named graphs; GRAPH ?g shows where each statement comes from.",
+        "examples": "Example queries", "prefixes": "Prefixes (click to insert)", "run": "Run query",
+        "results": "Results", "download": "Download", "rows": "rows", "truncated": "The result was cut at the row limit of {n} rows.",
+        "limits": "Limits: {t} s per query, {n} result rows, {c} queries at once per client. Read-only: updates are refused.",
+        "format": "Format", "error": "Error", "true": "true", "false": "false", "show": "Show",
+        "service": "Service description (RDF)", "docs": "Endpoint documentation",
+    },
+    "ar": {
+        "title": "استعلام SPARQL", "intro": "استعلم عن البيانات المترابطة لاجتماعات الأمم المتحدة باستخدام SPARQL 1.1. الرسم البياني الافتراضي هو اتحاد جميع الرسوم البيانية المسمّاة؛ ويُظهر GRAPH ?g مصدر كل عبارة.",
+        "examples": "أمثلة على الاستعلامات", "prefixes": "البادئات (انقر للإدراج)", "run": "نفّذ الاستعلام",
+        "results": "النتائج", "download": "تنزيل", "rows": "صفوف", "truncated": "اقتُطعت النتيجة عند الحد الأقصى البالغ {n} صفاً.",
+        "limits": "الحدود: {t} ثانية لكل استعلام، و{n} صفاً للنتيجة، و{c} استعلامات متزامنة لكل عميل. للقراءة فقط: تُرفض التحديثات.",
+        "format": "الصيغة", "error": "خطأ", "true": "صحيح", "false": "خطأ", "show": "اعرض",
+        "service": "وصف الخدمة (RDF)", "docs": "توثيق نقطة الاستعلام",
+    },
+}
+
+
+def _cell(term: dict, base: str, host: str) -> dict:
+    kind = term["type"]
+    value = term["value"]
+    if kind == "uri":
+        href = host + value[len(base):] if value.startswith(base) else (value if re.match(r"https?://", value) else None)
+        return {"kind": "uri", "text": value, "href": href}
+    if kind == "bnode":
+        return {"kind": "bnode", "text": "_:" + value}
+    if kind == "literal":
+        datatype = term.get("datatype")
+        suffix = "@" + term["xml:lang"] if "xml:lang" in term else (
+            "" if datatype in (None, XSD_STRING, RDF_LANG_STRING) else "^^" + datatype)
+        return {"kind": "literal", "text": value, "lang": term.get("xml:lang"), "suffix": suffix}
+    return {"kind": "other", "text": json.dumps(value, ensure_ascii=False)}
+
+
+def _page(query: str | None, results: dict | None = None, error: dict | None = None,
+          truncated: bool = False, status: int = 200):
+    s = settings()
+    lang = chosen_language()
+    ui_lang = lang if lang in UI else "en"
+    ui = UI[ui_lang]
+    all_examples = examples()
+    table = None
+    if results is not None:
+        if "boolean" in results:
+            table = {"boolean": results["boolean"]}
+        else:
+            variables = results["head"]["vars"]
+            rows = [[_cell(b[v], s.base, request.host_url) if v in b else None for v in variables]
+                    for b in results["results"]["bindings"]]
+            table = {"vars": variables, "rows": rows}
+    body = render_template(
+        "sparql.html", lang=ui_lang, dir=direction(ui_lang), ui=ui,
+        examples=[{**e, "title": e["titles"].get(ui_lang) or e["titles"].get("en") or e["slug"],
+                   "description": e["descriptions"].get(ui_lang) or e["descriptions"].get("en", "")}
+                  for e in all_examples],
+        prefixes=dataset_prefixes(s.base), query=query if query is not None else (all_examples[0]["query"] if all_examples else "SELECT * WHERE { ?s ?p ?o } LIMIT 10"),
+        table=table, error=error, truncated=truncated, formats=FORMAT_CHOICES, settings=s,
+        ran=query is not None,
+        limits=ui["limits"].format(t=f"{s.query_timeout:g}", n=s.max_result_rows, c=s.max_concurrent_queries_per_client),
+        truncated_text=ui["truncated"].format(n=s.max_result_rows),
+    )
+    response = current_app.response_class(body, status=status, mimetype="text/html")
+    response.headers["Content-Language"] = ui_lang
+    return _finish(response, None, publication(), {})

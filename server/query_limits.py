@@ -1,0 +1,279 @@
+"""Limits that keep one client's query from hurting anyone else.
+
+Time limit: Oxigraph cannot be interrupted from Python (a GROUP BY or ORDER BY over a huge
+join blocks inside Rust before the first solution), so queries are evaluated in *evaluator
+processes*: each gunicorn worker keeps a small pool of them (started from a forkserver, each
+opening the release's store read-only). The request thread sends the job over a pipe and waits
+at most `query_timeout` seconds; when the time is up it kills that evaluator (SIGKILL: the work
+really stops, the CPU is freed at once), answers 503 naming the limit, and a fresh evaluator
+takes its place on the next query. Other requests are served meanwhile by the other threads
+and evaluators.
+
+Row cap: the evaluator reads at most `max_result_rows` + 1 solutions; see sparql_results.
+
+Per-client concurrency: a client (its IP address) may have at most
+`max_concurrent_queries_per_client` queries in evaluation at once, counted across all the
+gunicorn workers of one server with lock files (flock: released by the kernel even if a worker
+dies). One more answers 429 with Retry-After.
+
+Result cache: answers are kept per release, per worker, in an LRU bounded by bytes
+(LODPUB_SPARQL_CACHE_BYTES, default 32 MiB; 0 switches it off).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import multiprocessing
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: evaluator processes per gunicorn worker (each worker has 8 threads)
+EVALUATORS = int(os.environ.get("LODPUB_SPARQL_EVALUATORS", "4"))
+#: result cache size per worker process, bytes; 0 = no cache
+CACHE_BYTES = int(os.environ.get("LODPUB_SPARQL_CACHE_BYTES", str(32 << 20)))
+
+
+class QueryTimeout(Exception):
+    pass
+
+
+class ServerBusy(Exception):
+    pass
+
+
+class EvaluatorFailed(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluator processes
+# --------------------------------------------------------------------------------------------
+
+def _evaluator_main(conn) -> None:
+    """The loop of one evaluator process: a job in, an answer out, until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from .sparql_results import EvaluationError, evaluate
+    stores: dict = {}
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer = ("ok", evaluate(job, stores))
+        except EvaluationError as error:
+            answer = ("error", error.status, error.title, error.detail, error.extra)
+        except BaseException as error:  # never let one query end the evaluator's loop silently
+            answer = ("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {})
+        try:
+            conn.send(answer)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class _Evaluator:
+    def __init__(self, context):
+        parent, child = context.Pipe(duplex=True)
+        self.conn = parent
+        self.process = context.Process(target=_evaluator_main, args=(child,), daemon=True,
+                                       name="lodpub-sparql-evaluator")
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, TypeError):
+            pass
+        self.process.join(5)
+        self.conn.close()
+
+
+class EvaluatorPool:
+    """At most `size` evaluator processes, started on demand and replaced when killed."""
+
+    def __init__(self, size: int = EVALUATORS):
+        self.size = max(1, size)
+        self._idle: list[_Evaluator] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._context = None
+        self._pid = os.getpid()
+
+    def _ctx(self):
+        if self._context is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["server.sparql_results", "pyoxigraph"])
+            self._context = context
+        return self._context
+
+    def _acquire(self, deadline: float) -> _Evaluator:
+        with self._cond:
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if self._count < self.size:
+                    self._count += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ServerBusy()
+                self._cond.wait(remaining)
+        try:
+            return _Evaluator(self._ctx())
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, evaluator: _Evaluator) -> None:
+        with self._cond:
+            self._idle.append(evaluator)
+            self._cond.notify()
+
+    def _discard(self, evaluator: _Evaluator) -> None:
+        evaluator.kill()
+        with self._cond:
+            self._count -= 1
+            self._cond.notify()
+
+    def run(self, job: dict, timeout: float):
+        """The evaluator's answer to `job`, or QueryTimeout after `timeout` seconds (the
+        evaluator is then killed), ServerBusy if no evaluator was free in that time."""
+        deadline = time.monotonic() + timeout
+        evaluator = self._acquire(deadline)
+        try:
+            evaluator.conn.send(job)
+            if evaluator.conn.poll(max(0.0, deadline - time.monotonic())):
+                answer = evaluator.conn.recv()
+            else:
+                self._discard(evaluator)
+                raise QueryTimeout()
+        except QueryTimeout:
+            raise
+        except (EOFError, OSError) as error:
+            log.error("SPARQL evaluator %s failed: %s", evaluator.process.pid, error)
+            self._discard(evaluator)
+            raise EvaluatorFailed(str(error)) from None
+        except BaseException:
+            self._discard(evaluator)
+            raise
+        self._release(evaluator)
+        return answer
+
+    def close(self) -> None:
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+        for evaluator in idle:
+            evaluator.kill()
+
+
+_pool: EvaluatorPool | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> EvaluatorPool:
+    """This process's evaluator pool (a forked worker gets its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._pid != os.getpid():
+            _pool = EvaluatorPool()
+        return _pool
+
+
+# --------------------------------------------------------------------------------------------
+# Per-client concurrency, across worker processes
+# --------------------------------------------------------------------------------------------
+
+class ClientLimiter:
+    """At most `limit` slots per client key, each slot a lock file held with flock."""
+
+    def __init__(self, folder: Path, limit: int):
+        self.folder, self.limit = folder, limit
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @contextmanager
+    def slot(self, client: str):
+        if self.limit <= 0:
+            yield
+            return
+        key = hashlib.sha256(client.encode()).hexdigest()[:20]
+        for n in range(self.limit):
+            fd = os.open(self.folder / f"{key}.{n}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        raise TooManyQueries()
+
+
+class TooManyQueries(Exception):
+    pass
+
+
+_limiters: dict = {}
+
+
+def client_limiter(releases: Path, limit: int) -> ClientLimiter:
+    """One limiter per server (all the workers of one server share its releases folder)."""
+    key = (str(releases.resolve()), limit)
+    if key not in _limiters:
+        name = hashlib.sha256(key[0].encode()).hexdigest()[:12]
+        folder = Path(tempfile.gettempdir()) / f"lodpub-sparql-clients-{os.getuid()}-{name}"
+        _limiters[key] = ClientLimiter(folder, limit)
+    return _limiters[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Result cache
+# --------------------------------------------------------------------------------------------
+
+class ResultCache:
+    """An LRU of answers bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[bytes, dict]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        if self.max_bytes <= 0:
+            return None
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: str, body: bytes, meta: dict) -> None:
+        size = len(body)
+        if self.max_bytes <= 0 or size > self.max_bytes // 8:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = (body, meta)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (old, _) = self._items.popitem(last=False)
+                self._bytes -= len(old)

@@ -1,0 +1,285 @@
+"""The SPARQL 1.1 Protocol's request side: what operation a request carries, and in what format
+the answer must be.
+
+Nothing here evaluates anything. A light lexer reads the query text (comments, strings and IRIs
+skipped) to learn its form (SELECT, ASK, CONSTRUCT, DESCRIBE), whether it is an update, and
+whether it uses SERVICE, and to normalise it for ETags. The real parser is Oxigraph's, run in an
+evaluator process (see query_limits): a query that the lexer accepts can still be a syntax
+error there, and is answered 400 with Oxigraph's message and position.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flask import Request
+
+#: https://www.w3.org/TR/sparql11-query/#rIRIREF (no spaces: `?a < ?b` is an operator)
+_TOKEN = re.compile(r"""
+    (?P<comment>\#[^\r\n]*)
+  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+              |'(?:[^'\\\r\n]|\\.)*'|"(?:[^"\\\r\n]|\\.)*")
+  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+  | (?P<var>[?$][\w\u00B7\u0300-\u036F\u203F-\u2040]+)
+  | (?P<name>[\w][\w.\-]*:?(?:[\w.\-:%\\]|%[0-9A-Fa-f]{2})*|:(?:[\w.\-:%\\])*)
+  | (?P<space>\s+)
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+
+QUERY_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
+UPDATE_KEYWORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH"})
+
+
+@dataclass(frozen=True)
+class QueryText:
+    """What the lexer learnt about a query string."""
+    text: str
+    form: str | None          # SELECT / ASK / CONSTRUCT / DESCRIBE, or None when unrecognisable
+    is_update: bool
+    uses_service: bool
+    declares_dataset: bool    # FROM / FROM NAMED: the query names its own dataset
+    normalised: str           # tokens joined by one space, comments dropped
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gives_graph(self) -> bool:
+        return self.form in ("CONSTRUCT", "DESCRIBE")
+
+
+def analyse(text: str) -> QueryText:
+    tokens: list[tuple[str, str]] = []
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind in ("comment", "space"):
+            continue
+        tokens.append((kind, match.group()))
+    prefixes: dict[str, str] = {}
+    form = None
+    is_update = False
+    i = 0
+    # the prologue: BASE <iri> and PREFIX name: <iri>, in any order
+    while i < len(tokens):
+        kind, value = tokens[i]
+        word = value.upper() if kind == "name" else ""
+        if word == "BASE" and i + 1 < len(tokens):
+            i += 2
+        elif word == "PREFIX" and i + 2 < len(tokens):
+            if tokens[i + 2][0] == "iri":
+                prefixes[tokens[i + 1][1].rstrip(":")] = tokens[i + 2][1][1:-1]
+            i += 3
+        else:
+            if word in QUERY_FORMS:
+                form = word
+            elif word in UPDATE_KEYWORDS:
+                is_update = True
+            break
+    uses_service = any(kind == "name" and value.upper() == "SERVICE" for kind, value in tokens)
+    declares_dataset = any(kind == "name" and value.upper() == "FROM" for kind, value in tokens)
+    normalised = " ".join(value for _, value in tokens)
+    return QueryText(text, form, is_update, uses_service, declares_dataset, normalised, prefixes)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the operation out of an HTTP request
+# --------------------------------------------------------------------------------------------
+
+class ProtocolError(Exception):
+    def __init__(self, status: int, title: str, detail: str, **extra):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+@dataclass(frozen=True)
+class Operation:
+    query: str | None                 # None: no query (service description or query page)
+    default_graphs: tuple[str, ...]
+    named_graphs: tuple[str, ...]
+    format: str | None                # the `format` parameter(s), if any, comma-joined
+    via: str                          # "get", "form" or "direct"
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+QUERY_TYPE = "application/sparql-query"
+UPDATE_TYPE = "application/sparql-update"
+
+_READ_ONLY = ("This endpoint is read-only: SPARQL Update is not accepted, and nothing was changed. "
+              "Send a query (SELECT, ASK, CONSTRUCT or DESCRIBE) instead.")
+
+
+def read_only_refusal() -> ProtocolError:
+    return ProtocolError(403, "Updates are not allowed", _READ_ONLY)
+
+
+def operation_from(request: Request) -> Operation:
+    """The query and dataset of a Protocol request, or a ProtocolError saying what is wrong."""
+    args = request.args
+    if request.method == "GET":
+        if "update" in args:
+            raise read_only_refusal()
+        queries = args.getlist("query")
+        if len(queries) > 1:
+            raise ProtocolError(400, "More than one query", "The request carries the `query` parameter more than once; send exactly one query.")
+        return Operation(queries[0] if queries else None, tuple(args.getlist("default-graph-uri")),
+                         tuple(args.getlist("named-graph-uri")), _one(args, "format"), "get")
+
+    # POST
+    mimetype = request.mimetype
+    if mimetype == UPDATE_TYPE:
+        raise read_only_refusal()
+    if mimetype == FORM_TYPE:
+        form = request.form  # may raise 413 (MAX_CONTENT_LENGTH)
+        if "update" in form or "update" in args:
+            raise read_only_refusal()
+        queries = form.getlist("query") + args.getlist("query")
+        if not queries:
+            raise ProtocolError(400, "No query", "A form-encoded POST must carry a `query` parameter.")
+        if len(queries) > 1:
+            raise ProtocolError(400, "More than one query", "The request carries the `query` parameter more than once; send exactly one query.")
+        return Operation(queries[0], tuple(form.getlist("default-graph-uri") + args.getlist("default-graph-uri")),
+                         tuple(form.getlist("named-graph-uri") + args.getlist("named-graph-uri")),
+                         _one(form, "format") or _one(args, "format"), "form")
+    if mimetype == QUERY_TYPE:
+        if "query" in args:
+            raise ProtocolError(400, "More than one query", "A POST with an application/sparql-query body must not also carry a `query` parameter.")
+        if "update" in args:
+            raise read_only_refusal()
+        body = request.get_data(cache=False)  # may raise 413
+        charset = request.mimetype_params.get("charset", "utf-8")
+        try:
+            text = body.decode(charset)
+        except LookupError:
+            raise ProtocolError(415, "Unsupported charset", f"The charset {charset!r} is unknown; send the query in UTF-8.") from None
+        except UnicodeDecodeError as error:
+            raise ProtocolError(400, "Query is not valid text", f"The body is not valid {charset}: {error.reason} at byte {error.start}.") from None
+        if not text.strip():
+            raise ProtocolError(400, "No query", "The application/sparql-query body is empty.")
+        return Operation(text, tuple(args.getlist("default-graph-uri")), tuple(args.getlist("named-graph-uri")),
+                         _one(args, "format"), "direct")
+    raise ProtocolError(415, "Unsupported Media Type",
+                        f"A SPARQL query is POSTed as {FORM_TYPE} (a `query` field) or as {QUERY_TYPE} "
+                        f"(the query as the body), not as {mimetype or 'a body without Content-Type'}.",
+                        accepted=[FORM_TYPE, QUERY_TYPE])
+
+
+def _one(values, name: str) -> str | None:
+    """All the values of a parameter, comma-joined (SPARQLWrapper repeats `format`, e.g.
+    `format=json-ld&format=application/ld+json,application/x-json+ld`)."""
+    found = [v for v in values.getlist(name) if v.strip()]
+    return ",".join(found) if found else None
+
+
+# --------------------------------------------------------------------------------------------
+# Formats
+# --------------------------------------------------------------------------------------------
+
+RESULTS_JSON = "application/sparql-results+json"
+RESULTS_XML = "application/sparql-results+xml"
+CSV = "text/csv"
+TSV = "text/tab-separated-values"
+TURTLE = "text/turtle"
+NTRIPLES = "application/n-triples"
+RDFXML = "application/rdf+xml"
+JSONLD = "application/ld+json"
+HTML = "text/html"
+
+#: the media types each kind of answer is available in, the default first
+RESULT_TYPES = (RESULTS_JSON, RESULTS_XML, CSV, TSV)
+GRAPH_TYPES = (TURTLE, NTRIPLES, RDFXML, JSONLD)
+
+#: other names clients use for the same types (Accept and `format`)
+ALIASES = {
+    "application/json": RESULTS_JSON,           # for results; JSON-LD for graphs (see below)
+    "application/xml": RESULTS_XML,
+    "text/xml": RESULTS_XML,
+    "application/x-turtle": TURTLE,
+    "application/turtle": TURTLE,
+    "text/plain": NTRIPLES,
+    "text/n3": TURTLE,                          # Turtle is a subset of N3
+    "text/n-triples": NTRIPLES,
+    "text/tsv": TSV,
+}
+FORMAT_NAMES = {
+    "json": RESULTS_JSON, "srj": RESULTS_JSON,
+    "xml": RESULTS_XML, "srx": RESULTS_XML,
+    "csv": CSV, "tsv": TSV,
+    "turtle": TURTLE, "ttl": TURTLE, "n3": TURTLE,
+    "ntriples": NTRIPLES, "nt": NTRIPLES, "n-triples": NTRIPLES,
+    "rdfxml": RDFXML, "rdf": RDFXML, "xml-rdf": RDFXML, "rdf+xml": RDFXML,
+    "jsonld": JSONLD, "json-ld": JSONLD,
+    "html": HTML,
+}
+CHARSET_TYPES = frozenset({RESULTS_JSON, RESULTS_XML, CSV, TSV, TURTLE, NTRIPLES, RDFXML, JSONLD, HTML})
+
+
+class NotAcceptable(Exception):
+    def __init__(self, available: tuple[str, ...], asked: str):
+        super().__init__(asked)
+        self.available, self.asked = available, asked
+
+
+def _canonical(media_type: str, graph: bool) -> str:
+    media_type = media_type.strip().lower()
+    if graph and media_type in ("application/json", "json"):
+        return JSONLD
+    if graph and media_type in ("xml", "application/xml", "text/xml"):
+        return RDFXML
+    return FORMAT_NAMES.get(media_type) or ALIASES.get(media_type) or media_type
+
+
+def choose_type(request: Request, format_param: str | None, available: tuple[str, ...],
+                graph: bool, html: bool = False) -> str:
+    """The media type to answer in: `format` if given, else the best of Accept (with q-values).
+
+    `*/*`, no Accept, or only wildcards → the first available type. `html` adds text/html as a
+    choice only when the client prefers it explicitly (a browser)."""
+    if format_param:
+        for name in format_param.split(","):
+            chosen = _canonical(name.split(";")[0], graph)
+            if chosen == HTML and html:
+                return HTML
+            if chosen in available:
+                return chosen
+        raise NotAcceptable(available, format_param)
+    accept = request.accept_mimetypes
+    if not accept or not request.headers.get("Accept", "").strip():
+        return available[0]
+    best, best_q, best_rank = None, 0.0, -1
+    candidates = list(available) + ([HTML] if html else [])
+    for position, candidate in enumerate(candidates):
+        q = _quality(accept, candidate, graph)
+        if candidate == HTML and _only_wildcard(accept, candidate):
+            continue
+        # ties go to the earlier (preferred) type
+        if q > best_q:
+            best, best_q = candidate, q
+    if best is None:
+        raise NotAcceptable(available, request.headers.get("Accept", ""))
+    return best
+
+
+def _quality(accept, candidate: str, graph: bool) -> float:
+    """The q-value Accept gives `candidate`, counting the aliases that name it."""
+    best = 0.0
+    best_specificity = -1
+    for value, q in accept:
+        mt = value.split(";")[0].strip().lower()
+        canonical = _canonical(mt, graph)
+        if mt == "*/*":
+            specificity = 0
+        elif mt.endswith("/*") and candidate.startswith(mt[:-1]):
+            specificity = 1
+        elif canonical == candidate:
+            specificity = 3 if mt == candidate else 2
+        else:
+            continue
+        if specificity > best_specificity:
+            best, best_specificity = q, specificity
+    return best
+
+
+def _only_wildcard(accept, candidate: str) -> bool:
+    return not any(v.split(";")[0].strip().lower() == candidate for v, q in accept if q > 0)
+
+
+def content_type(media_type: str) -> str:
+    return f"{media_type}; charset=utf-8" if media_type in CHARSET_TYPES else media_type

@@ -1,0 +1,282 @@
+"""Evaluating a query and writing its answer in a standard format.
+
+`evaluate()` runs inside an evaluator process (see query_limits): it opens the release's store
+read-only, lets Oxigraph parse and evaluate the query, reads at most `max_rows` + 1 solutions
+(or triples), and writes them:
+
+- SELECT: SPARQL 1.1 Query Results JSON, XML, CSV and TSV, written here (so a result cut at
+  the row cap is still a complete, valid document, and says so in `head.link` / `<link>`);
+- ASK: JSON and XML as the standards define; CSV and TSV (which the standard defines for
+  SELECT only) as one column `_askResult` with one row `true` or `false`, as Apache Jena does;
+- CONSTRUCT / DESCRIBE: Turtle, N-Triples, RDF/XML, JSON-LD, written by Oxigraph.
+"""
+from __future__ import annotations
+
+import json
+import re
+from xml.sax.saxutils import escape, quoteattr
+
+import pyoxigraph as ox
+
+from .namespaces import prefixes as dataset_prefixes
+from .sparql_protocol import CSV, JSONLD, NTRIPLES, RDFXML, RESULTS_JSON, RESULTS_XML, TSV, TURTLE
+
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+RDF_DIR_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#dirLangString"
+_RDF_FORMATS = {TURTLE: ox.RdfFormat.TURTLE, NTRIPLES: ox.RdfFormat.N_TRIPLES,
+                RDFXML: ox.RdfFormat.RDF_XML, JSONLD: ox.RdfFormat.JSON_LD}
+_POSITION = re.compile(r"error at (\d+):(\d+)")
+
+
+class EvaluationError(Exception):
+    def __init__(self, status: int, title: str, detail: str, **extra):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def evaluate(job: dict, stores: dict) -> dict:
+    """Evaluate `job` (a plain dict, sent over a pipe) and return the serialised answer.
+
+    job: store, query, base, default_graphs, named_graphs, union, media_type, max_rows, link, base_prefixes
+    returns: {"body": bytes, "rows": int, "truncated": bool, "form": str}
+    """
+    store = stores.get(job["store"])
+    if store is None:
+        stores.clear()  # one release at a time
+        store = stores[job["store"]] = ox.Store.read_only(job["store"])
+    options: dict = {"base_iri": job.get("base")}
+    if job["default_graphs"] or job["named_graphs"]:
+        options["default_graph"] = [ox.NamedNode(g) for g in job["default_graphs"]]
+        options["named_graphs"] = [ox.NamedNode(g) for g in job["named_graphs"]]
+    elif job.get("union", True):
+        # no dataset from the protocol nor from FROM / FROM NAMED in the query: the default
+        # graph is the union of the named graphs (Oxigraph would let this flag override FROM)
+        options["use_default_graph_as_union"] = True
+    try:
+        results = store.query(job["query"], **options)
+    except SyntaxError as error:
+        message = str(error)
+        extra = {}
+        position = _POSITION.search(message)
+        if position:
+            extra = {"line": int(position.group(1)), "column": int(position.group(2))}
+        raise EvaluationError(400, "Malformed query", f"The query is not valid SPARQL 1.1: {message}", **extra) from None
+    except ValueError as error:  # e.g. an invalid graph IRI
+        raise EvaluationError(400, "Bad request", str(error)) from None
+    max_rows = job["max_rows"]
+    media_type = job["media_type"]
+    link = job.get("link")
+    try:
+        if isinstance(results, ox.QueryBoolean):
+            return {"body": write_boolean(bool(results), media_type), "rows": 1, "truncated": False, "form": "ASK"}
+        if isinstance(results, ox.QuerySolutions):
+            variables = [v.value for v in results.variables]
+            rows = []
+            for solution in results:
+                if len(rows) == max_rows:
+                    return {"body": write_solutions(variables, rows, media_type, link), "rows": len(rows),
+                            "truncated": True, "form": "SELECT"}
+                rows.append(list(solution))
+            return {"body": write_solutions(variables, rows, media_type, None), "rows": len(rows),
+                    "truncated": False, "form": "SELECT"}
+        triples = []
+        truncated = False
+        for triple in results:
+            if len(triples) == max_rows:
+                truncated = True
+                break
+            triples.append(triple)
+        return {"body": write_triples(triples, media_type, job.get("base_prefixes") or {}, truncated),
+                "rows": len(triples), "truncated": truncated, "form": "GRAPH"}
+    except (OSError, RuntimeError, ValueError, TypeError) as error:
+        raise EvaluationError(400, "Query evaluation failed", f"The query could not be evaluated: {error}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# SELECT and ASK
+# --------------------------------------------------------------------------------------------
+
+def write_boolean(value: bool, media_type: str) -> bytes:
+    word = "true" if value else "false"
+    if media_type == RESULTS_JSON:
+        return ('{"head":{},"boolean":%s}\n' % word).encode()
+    if media_type == RESULTS_XML:
+        return ('<?xml version="1.0" encoding="utf-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n'
+                f'<head></head>\n<boolean>{word}</boolean>\n</sparql>\n').encode()
+    if media_type == CSV:
+        return f"_askResult\r\n{word}\r\n".encode()
+    if media_type == TSV:
+        return f"?_askResult\n{word}\n".encode()
+    raise ValueError(media_type)
+
+
+def write_solutions(variables: list[str], rows: list[list], media_type: str, link: str | None) -> bytes:
+    if media_type == RESULTS_JSON:
+        return _json(variables, rows, link)
+    if media_type == RESULTS_XML:
+        return _xml(variables, rows, link)
+    if media_type == CSV:
+        return _csv(variables, rows)
+    if media_type == TSV:
+        return _tsv(variables, rows)
+    raise ValueError(media_type)
+
+
+def _json_term(term) -> dict:
+    if isinstance(term, ox.NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, ox.Literal):
+        out = {"type": "literal", "value": term.value}
+        datatype = term.datatype.value
+        if term.language:
+            out["xml:lang"] = term.language
+            if getattr(term, "direction", None):
+                out["its:dir"] = str(term.direction.value if hasattr(term.direction, "value") else term.direction).lower()
+        elif datatype != XSD_STRING:
+            out["datatype"] = datatype
+        return out
+    if isinstance(term, ox.Triple):
+        return {"type": "triple", "value": {"subject": _json_term(term.subject),
+                                            "predicate": _json_term(term.predicate),
+                                            "object": _json_term(term.object)}}
+    raise TypeError(term)
+
+
+def _json(variables, rows, link) -> bytes:
+    head = {"vars": variables}
+    if link:
+        head["link"] = [link]
+    bindings = []
+    for row in rows:
+        bindings.append({v: _json_term(t) for v, t in zip(variables, row) if t is not None})
+    return (json.dumps({"head": head, "results": {"bindings": bindings}}, ensure_ascii=False,
+                       separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _xml_term(term) -> str:
+    if isinstance(term, ox.NamedNode):
+        return f"<uri>{escape(term.value)}</uri>"
+    if isinstance(term, ox.BlankNode):
+        return f"<bnode>{escape(term.value)}</bnode>"
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return f"<literal xml:lang={quoteattr(term.language)}>{_xml_text(term.value)}</literal>"
+        if term.datatype.value != XSD_STRING:
+            return f"<literal datatype={quoteattr(term.datatype.value)}>{_xml_text(term.value)}</literal>"
+        return f"<literal>{_xml_text(term.value)}</literal>"
+    if isinstance(term, ox.Triple):
+        return (f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>{_xml_term(term.predicate)}"
+                f"</predicate><object>{_xml_term(term.object)}</object></triple>")
+    raise TypeError(term)
+
+
+def _xml_text(text: str) -> str:
+    # XML 1.0 cannot carry most C0 controls even escaped; they cannot occur in RDF literals
+    # from our data, but a query can BIND them: write them as the replacement character
+    return escape(re.sub(r"[\x00-\x08\x0B\x0C\x0E-\x1F]", "\uFFFD", text))
+
+
+def _xml(variables, rows, link) -> bytes:
+    out = ['<?xml version="1.0" encoding="utf-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n<head>\n']
+    out += [f"  <variable name={quoteattr(v)}/>\n" for v in variables]
+    if link:
+        out.append(f"  <link href={quoteattr(link)}/>\n")
+    out.append("</head>\n<results>\n")
+    for row in rows:
+        out.append("  <result>")
+        for v, t in zip(variables, row):
+            if t is not None:
+                out.append(f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>")
+        out.append("</result>\n")
+    out.append("</results>\n</sparql>\n")
+    return "".join(out).encode("utf-8")
+
+
+def _csv_field(term) -> str:
+    if term is None:
+        return ""
+    if isinstance(term, ox.BlankNode):
+        text = "_:" + term.value
+    elif isinstance(term, ox.Triple):
+        text = _nt(term)
+    else:
+        text = term.value
+    if any(c in text for c in '",\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv(variables, rows) -> bytes:
+    lines = [",".join(_csv_field_name(v) for v in variables)]
+    lines += [",".join(_csv_field(t) for t in row) for row in rows]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _csv_field_name(name: str) -> str:
+    return name
+
+
+_NT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _nt(term) -> str:
+    """A term in N-Triples / Turtle syntax (TSV cells)."""
+    if isinstance(term, ox.NamedNode):
+        return f"<{term.value}>"
+    if isinstance(term, ox.BlankNode):
+        return f"_:{term.value}"
+    if isinstance(term, ox.Literal):
+        text = '"' + "".join(_NT_ESCAPES.get(c, c) for c in term.value) + '"'
+        if term.language:
+            return f"{text}@{term.language}"
+        if term.datatype.value != XSD_STRING:
+            return f"{text}^^<{term.datatype.value}>"
+        return text
+    if isinstance(term, ox.Triple):
+        return f"<<( {_nt(term.subject)} {_nt(term.predicate)} {_nt(term.object)} )>>"
+    raise TypeError(term)
+
+
+def _tsv(variables, rows) -> bytes:
+    lines = ["\t".join("?" + v for v in variables)]
+    lines += ["\t".join("" if t is None else _nt(t) for t in row) for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# CONSTRUCT and DESCRIBE
+# --------------------------------------------------------------------------------------------
+
+def write_triples(triples: list, media_type: str, prefixes: dict[str, str], truncated: bool) -> bytes:
+    rdf_format = _RDF_FORMATS[media_type]
+    if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML):
+        used = _used_prefixes(triples, prefixes)
+        body = ox.serialize(triples, format=rdf_format, prefixes=used)
+    else:
+        body = ox.serialize(triples, format=rdf_format)
+    if body is None:
+        body = b""
+    if truncated and rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.N_TRIPLES):
+        body = (f"# Truncated: only the first {len(triples)} triples of the result "
+                "(the endpoint's row limit; see X-Result-Truncated).\n").encode() + body
+    if rdf_format == ox.RdfFormat.JSON_LD and not triples:
+        body = b"[]"
+    return body
+
+
+def _used_prefixes(triples: list, prefixes: dict[str, str]) -> dict[str, str]:
+    iris = set()
+    for t in triples:
+        for term in (t.subject, t.predicate, t.object):
+            if isinstance(term, ox.NamedNode):
+                iris.add(term.value)
+            elif isinstance(term, ox.Literal):
+                iris.add(term.datatype.value)
+    return {p: ns for p, ns in prefixes.items() if any(i.startswith(ns) for i in iris)}
+
+
+def default_prefixes(base: str) -> dict[str, str]:
+    return dataset_prefixes(base)

@@ -1,0 +1,344 @@
+"""The SPARQL 1.1 Protocol at /sparql, driven over real HTTP by SPARQLWrapper and requests.
+
+Every answer is parsed with rdflib's own parsers and compared with rdflib's own evaluation of
+the same query over the release's TriG dump.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from rdflib import Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+from SPARQLWrapper import (CSV, JSON, JSONLD, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, URLENCODED, XML,
+                           SPARQLWrapper)
+from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
+
+from .test_sparql_support import (csv_rows, parse_graph, parse_results, reference_csv, reference_graph,
+                                 reference_select, solution_rows, without_bnode_labels)
+
+BASE = "https://w3id.org/un-meetings/"
+SELECT = f"""PREFIX schema: <https://schema.org/>
+PREFIX unm: <{BASE}ontology#>
+SELECT ?commission ?name ?position WHERE {{
+  ?commission a unm:RegionalCommission ; schema:name ?name .
+  OPTIONAL {{ ?commission schema:position ?position }}
+}}"""
+ASK_TRUE = f"ASK {{ <{BASE}id/organization/escwa> ?p ?o }}"
+ASK_FALSE = f"ASK {{ <{BASE}id/organization/nowhere> ?p ?o }}"
+CONSTRUCT = f"""PREFIX schema: <https://schema.org/>
+PREFIX unm: <{BASE}ontology#>
+CONSTRUCT {{ ?o schema:position ?n ; schema:text ?t }} WHERE {{ ?o a unm:Objective ; schema:position ?n ; schema:text ?t }}"""
+DESCRIBE = f"DESCRIBE <{BASE}id/place/un-headquarters>"
+
+WRAPPER_FORMATS = {
+    "SELECT": [(JSON, "application/sparql-results+json"), (XML, "application/sparql-results+xml"),
+               (CSV, "text/csv"), (TSV, "text/tab-separated-values")],
+    "GRAPH": [(TURTLE, "text/turtle"), (RDFXML, "application/rdf+xml"), (JSONLD, "application/ld+json")],
+}
+METHODS = [("GET", None), ("POST", URLENCODED), ("POST", POSTDIRECTLY)]
+
+
+def wrapper(server, query: str, fmt: str, method: str, request_method) -> tuple[bytes, str]:
+    client = SPARQLWrapper(server.url + "/sparql")
+    client.setQuery(query)
+    client.setReturnFormat(fmt)
+    if method == "POST":
+        client.setMethod(POST)
+        client.setRequestMethod(request_method)
+    response = client.query().response
+    return response.read(), response.headers["Content-Type"]
+
+
+@pytest.mark.parametrize("method,request_method", METHODS)
+@pytest.mark.parametrize("fmt,media_type", WRAPPER_FORMATS["SELECT"])
+def test_select_in_every_format_by_every_method(server, built, method, request_method, fmt, media_type):
+    body, content_type = wrapper(server, SELECT, fmt, method, request_method)
+    assert content_type == f"{media_type}; charset=utf-8"
+    variables, expected = reference_select(built, SELECT)
+    if media_type == "text/csv":
+        header, rows = csv_rows(body)
+        assert header == variables
+        assert rows == reference_csv(built, SELECT)
+        return
+    result = parse_results(body, media_type)
+    assert [str(v) for v in result.vars] == variables
+    assert solution_rows(result) == expected
+    assert sum(expected.values()) == 30  # 5 commissions x 6 names
+
+
+@pytest.mark.parametrize("method,request_method", METHODS)
+@pytest.mark.parametrize("fmt,media_type", WRAPPER_FORMATS["SELECT"])
+def test_ask_in_every_format_by_every_method(server, method, request_method, fmt, media_type):
+    for query, expected in ((ASK_TRUE, True), (ASK_FALSE, False)):
+        body, content_type = wrapper(server, query, fmt, method, request_method)
+        assert content_type == f"{media_type}; charset=utf-8"
+        if media_type in ("text/csv", "text/tab-separated-values"):
+            # documented choice (as Apache Jena): one column _askResult, one row
+            lines = body.decode().splitlines()
+            assert lines == (["_askResult"] if media_type == "text/csv" else ["?_askResult"]) + [str(expected).lower()]
+        else:
+            assert parse_results(body, media_type).askAnswer is expected
+
+
+@pytest.mark.parametrize("method,request_method", METHODS)
+@pytest.mark.parametrize("fmt,media_type", WRAPPER_FORMATS["GRAPH"])
+@pytest.mark.parametrize("query", [CONSTRUCT, DESCRIBE], ids=["construct", "describe"])
+def test_construct_and_describe_in_every_format_by_every_method(server, built, method, request_method, fmt,
+                                                                media_type, query):
+    body, content_type = wrapper(server, query, fmt, method, request_method)
+    assert content_type == f"{media_type}; charset=utf-8"
+    graph = parse_graph(body, media_type)
+    expected = reference_graph(built, query)
+    assert len(graph) == len(expected) > 0
+    assert isomorphic(graph, expected)
+
+
+@pytest.mark.parametrize("accept,media_type", [
+    ("application/n-triples", "application/n-triples"),
+    ("text/turtle;q=0.2, application/ld+json;q=0.9", "application/ld+json"),
+    ("*/*", "text/turtle"),
+    ("", "text/turtle"),
+])
+def test_graph_negotiation_with_q_values(server, built, accept, media_type):
+    response = requests.get(server.url + "/sparql", params={"query": CONSTRUCT}, headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+    assert "Accept" in response.headers["Vary"]
+    assert isomorphic(parse_graph(response.content, media_type), reference_graph(built, CONSTRUCT))
+
+
+@pytest.mark.parametrize("accept,media_type", [
+    ("text/csv;q=0.5, application/sparql-results+xml", "application/sparql-results+xml"),
+    ("application/json", "application/sparql-results+json"),
+    ("text/*", "text/csv"),
+    ("*/*", "application/sparql-results+json"),
+    ("", "application/sparql-results+json"),
+])
+def test_results_negotiation_with_q_values(server, accept, media_type):
+    response = requests.get(server.url + "/sparql", params={"query": SELECT}, headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+
+
+@pytest.mark.parametrize("name,media_type", [
+    ("json", "application/sparql-results+json"), ("xml", "application/sparql-results+xml"),
+    ("csv", "text/csv"), ("tsv", "text/tab-separated-values"),
+    ("application/sparql-results+xml", "application/sparql-results+xml"),
+])
+def test_format_parameter_overrides_accept_for_results(server, name, media_type):
+    response = requests.get(server.url + "/sparql", params={"query": SELECT, "format": name},
+                            headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+
+
+@pytest.mark.parametrize("name,media_type", [
+    ("turtle", "text/turtle"), ("ntriples", "application/n-triples"), ("rdfxml", "application/rdf+xml"),
+    ("jsonld", "application/ld+json"), ("application/n-triples", "application/n-triples"),
+])
+def test_format_parameter_for_graphs(server, built, name, media_type):
+    response = requests.get(server.url + "/sparql", params={"query": CONSTRUCT, "format": name})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == f"{media_type}; charset=utf-8"
+    assert isomorphic(parse_graph(response.content, media_type), reference_graph(built, CONSTRUCT))
+
+
+def test_406_lists_the_types_that_can_serve_the_query_form(server):
+    response = requests.get(server.url + "/sparql", params={"query": SELECT}, headers={"Accept": "text/turtle"})
+    assert response.status_code == 406
+    problem = response.json()
+    assert problem["available"] == ["application/sparql-results+json", "application/sparql-results+xml",
+                                    "text/csv", "text/tab-separated-values"]
+    response = requests.get(server.url + "/sparql", params={"query": CONSTRUCT, "format": "csv"})
+    assert response.status_code == 406
+    assert "text/turtle" in response.json()["available"]
+    response = requests.get(server.url + "/sparql", params={"query": CONSTRUCT},
+                            headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 406
+
+
+def test_malformed_query_is_400_with_the_parsers_message_and_position(server):
+    client = SPARQLWrapper(server.url + "/sparql")
+    client.setQuery("SELECT * WHERE {\n  ?s ?p \n}")
+    client.setReturnFormat(JSON)
+    with pytest.raises(QueryBadFormed):
+        client.query()
+    response = requests.get(server.url + "/sparql", params={"query": "SELECT * WHERE {\n  ?s ?p \n}"})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["line"] == 3
+    assert f"error at 3:{problem['column']}" in problem["detail"]
+    response = requests.post(server.url + "/sparql", data="SELECT ?x { ?x ?y }".encode(),
+                             headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 400 and "error at 1:" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("how", ["update-param-get", "update-param-post", "sparql-update-body", "update-as-query",
+                                 "update-as-query-post"])
+def test_updates_are_refused_never_executed(server, built, how):
+    update = f"INSERT DATA {{ <{BASE}id/x> <{BASE}id/y> 'z' }}"
+    url = server.url + "/sparql"
+    if how == "update-param-get":
+        response = requests.get(url, params={"update": update})
+    elif how == "update-param-post":
+        response = requests.post(url, data={"update": update})
+    elif how == "sparql-update-body":
+        response = requests.post(url, data=update.encode(), headers={"Content-Type": "application/sparql-update"})
+    elif how == "update-as-query":
+        response = requests.get(url, params={"query": "PREFIX x: <http://x/>\n" + update})
+    else:
+        response = requests.post(url, data=("DELETE WHERE { ?s ?p ?o }").encode(),
+                                 headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 403
+    assert "read-only" in response.json()["detail"]
+    count = requests.get(url, params={"query": f"ASK {{ <{BASE}id/x> ?p ?o }}"}).json()
+    assert count["boolean"] is False
+
+
+def test_protocol_errors(server):
+    url = server.url + "/sparql"
+    # two queries
+    response = requests.get(url + "?query=ASK%7B%7D&query=ASK%7B%7D")
+    assert response.status_code == 400 and "more than once" in response.json()["detail"]
+    # POST without a query
+    response = requests.post(url, data={"default-graph-uri": BASE + "graph/provenance"})
+    assert response.status_code == 400
+    # an empty direct body
+    response = requests.post(url, data=b"", headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 400
+    # wrong content types
+    for content_type in ("text/plain", "application/json", "multipart/form-data; boundary=x"):
+        response = requests.post(url, data=b"ASK {}", headers={"Content-Type": content_type})
+        assert response.status_code == 415, content_type
+    response = requests.post(url, data=b"ASK {}")
+    assert response.status_code == 415
+    # direct POST plus a query parameter
+    response = requests.post(url + "?query=ASK%7B%7D", data=b"ASK {}", headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 400
+
+
+def test_service_is_refused_without_any_outbound_request(server):
+    query = "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }"
+    response = requests.get(server.url + "/sparql", params={"query": query})
+    assert response.status_code == 400
+    assert "SERVICE" in response.json()["title"]
+    # the word in a string or a variable name is not the keyword
+    response = requests.get(server.url + "/sparql", params={"query": 'SELECT ?service WHERE { BIND("SERVICE" AS ?service) }'})
+    assert response.status_code == 200
+
+
+def test_nothing_a_client_sends_gives_a_500(server):
+    url = server.url + "/sparql"
+    bodies = [b"\xff\xfe\x00garbage", bytes(range(256)), b"SELECT * {"]
+    for body in bodies:
+        for content_type in ("application/sparql-query", "application/x-www-form-urlencoded",
+                             "application/sparql-query; charset=klingon", "application/octet-stream"):
+            response = requests.post(url, data=body, headers={"Content-Type": content_type})
+            assert 400 <= response.status_code < 500, (body[:10], content_type, response.status_code)
+    response = requests.get(url + "?query=SELECT%20*%20%7B%3Fs%20%3Fp%20%22%FF%22%7D")
+    assert response.status_code in (200, 400)
+    values = " ".join(f'"{i}"' for i in range(20000))
+    response = requests.post(url, data={"query": f"SELECT (COUNT(*) AS ?n) {{ VALUES ?v {{ {values} }} }}"})
+    assert response.status_code == 200 and response.json()["results"]["bindings"][0]["n"]["value"] == "20000"
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = requests.request(method, url, data=b"ASK {}")
+        assert response.status_code == 405
+        assert "GET" in response.headers["Allow"] and "POST" in response.headers["Allow"]
+    # a malformed Accept header, an absurd format
+    response = requests.get(url, params={"query": "ASK {}"}, headers={"Accept": ";;;,,q=x"})
+    assert response.status_code in (200, 406)
+    response = requests.get(url, params={"query": "ASK {}", "format": "\u0000\uffff"})
+    assert response.status_code == 406
+    response = requests.get(url, params={"query": "ASK {}", "default-graph-uri": "not an iri <>"})
+    assert response.status_code == 400
+
+
+def test_default_and_named_graph_parameters_override_the_dataset(server, built):
+    url = server.url + "/sparql"
+    provenance = BASE + "graph/provenance"
+    source = BASE + "graph/meeting/source-ar"
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    graphs = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+
+    def n(params):
+        response = requests.get(url, params=params)
+        assert response.status_code == 200, response.text
+        return int(response.json()["results"]["bindings"][0]["n"]["value"])
+
+    sizes = built.manifest["graphs"]
+    assert n({"query": count, "default-graph-uri": provenance}) == sizes[provenance]
+    assert n({"query": count, "default-graph-uri": [provenance, source]}) == sizes[provenance] + sizes[source]
+    # POST form and direct POST carry the same parameters
+    response = requests.post(url, data={"query": count, "default-graph-uri": provenance})
+    assert int(response.json()["results"]["bindings"][0]["n"]["value"]) == sizes[provenance]
+    response = requests.post(url, params={"default-graph-uri": provenance}, data=count.encode(),
+                             headers={"Content-Type": "application/sparql-query"})
+    assert int(response.json()["results"]["bindings"][0]["n"]["value"]) == sizes[provenance]
+    # named graphs: only those given are visible to GRAPH, and the default graph is then empty
+    response = requests.get(url, params={"query": graphs, "named-graph-uri": [source, provenance]})
+    assert {b["g"]["value"] for b in response.json()["results"]["bindings"]} == {source, provenance}
+    assert n({"query": count, "named-graph-uri": source}) == 0
+    # the protocol's dataset overrides FROM in the query
+    query = f"SELECT (COUNT(*) AS ?n) FROM <{source}> WHERE {{ ?s ?p ?o }}"
+    assert n({"query": query}) == sizes[source]
+    assert n({"query": query, "default-graph-uri": provenance}) == sizes[provenance]
+    # without parameters: the union default graph, every named graph visible
+    response = requests.get(url, params={"query": graphs})
+    assert {b["g"]["value"] for b in response.json()["results"]["bindings"]} == set(sizes)
+
+
+def test_relative_iris_resolve_against_the_base(server):
+    response = requests.get(server.url + "/sparql",
+                            params={"query": "ASK { <id/organization/escwa> a <ontology#RegionalCommission> }"})
+    assert response.json()["boolean"] is True
+
+
+def test_etag_and_304_on_a_repeated_get(server):
+    url = server.url + "/sparql"
+    first = requests.get(url, params={"query": SELECT})
+    etag = first.headers["ETag"]
+    assert first.headers["Vary"] == "Accept"
+    second = requests.get(url, params={"query": SELECT}, headers={"If-None-Match": etag})
+    assert second.status_code == 304 and second.headers["ETag"] == etag and not second.content
+    # the same query written differently (comments, spacing) has the same ETag
+    reformatted = "# a comment\n" + SELECT.replace("\n", "\n\n   ")
+    assert requests.get(url, params={"query": reformatted}).headers["ETag"] == etag
+    # another format, another dataset, another query: another ETag
+    assert requests.get(url, params={"query": SELECT, "format": "xml"}).headers["ETag"] != etag
+    assert requests.get(url, params={"query": SELECT, "default-graph-uri": BASE + "graph/provenance"}).headers["ETag"] != etag
+    assert requests.get(url, params={"query": SELECT + " LIMIT 1"}).headers["ETag"] != etag
+    assert requests.get(url, params={"query": SELECT}, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_cors_preflight_for_a_direct_post(server):
+    response = requests.options(server.url + "/sparql", headers={
+        "Origin": "https://example.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert response.status_code in (200, 204)
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in response.headers["Access-Control-Allow-Headers"].lower()
+    response = requests.post(server.url + "/sparql", data=ASK_TRUE.encode(),
+                             headers={"Content-Type": "application/sparql-query", "Origin": "https://example.org"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_results_carry_literals_exactly(server):
+    query = """SELECT ?a ?b ?c ?d WHERE { BIND("x\\ty\\n\\"z\\"," AS ?a) BIND("é"@fr AS ?b) BIND(1.5 AS ?c) BIND(BNODE() AS ?d) }"""
+    response = requests.get(server.url + "/sparql", params={"query": query, "format": "xml"})
+    row = next(iter(parse_results(response.content, "application/sparql-results+xml")))
+    assert row[0] == Literal('x\ty\n"z",') and row[1] == Literal("é", lang="fr")
+    assert row[2] == Literal("1.5", datatype=URIRef("http://www.w3.org/2001/XMLSchema#decimal"))
+    response = requests.get(server.url + "/sparql", params={"query": query, "format": "tsv"})
+    lines = response.content.decode().split("\n")
+    assert lines[0] == "?a\t?b\t?c\t?d"
+    assert lines[1].startswith('"x\\ty\\n\\"z\\","\t"é"@fr\t"1.5"^^<http://www.w3.org/2001/XMLSchema#decimal>\t_:')
+    response = requests.get(server.url + "/sparql", params={"query": query, "format": "csv"})
+    header, rows = csv_rows(response.content)
+    (row,) = rows
+    assert row[:3] == ('x\ty\n"z",', "é", "1.5") and row[3].startswith("_:")
+    assert response.content.endswith(b"\r\n")

@@ -1,0 +1,139 @@
+"""Shared helpers of the SPARQL tests: the rdflib reference evaluation and result parsers.
+
+The reference is rdflib's own SPARQL engine over the release's TriG dump (not our store, not
+our code): answers from the endpoint must equal it. One known difference is normalised here:
+Oxigraph stores integer-derived datatypes (xsd:positiveInteger ...) as xsd:integer.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib.namespace import XSD
+from rdflib.query import Result
+
+from server.config import PROJECT_ROOT, Settings
+
+QUERIES = sorted((PROJECT_ROOT / "queries").glob("*.rq"))
+INTEGER_SUBTYPES = {XSD.positiveInteger, XSD.nonNegativeInteger, XSD.negativeInteger, XSD.nonPositiveInteger,
+                    XSD.long, XSD.int, XSD.short, XSD.byte, XSD.unsignedLong, XSD.unsignedInt,
+                    XSD.unsignedShort, XSD.unsignedByte}
+
+_reference_cache: dict = {}
+
+
+def reference_dataset(release) -> Dataset:
+    key = str(release.path)
+    if key not in _reference_cache:
+        dataset = Dataset(default_union=True)
+        dataset.parse(release.file("dataset.trig"), format="trig")
+        _reference_cache[key] = dataset
+    return _reference_cache[key]
+
+
+def norm(term):
+    """A comparable form of a term: N-Triples text, bnodes all alike, derived integers as integer."""
+    if term is None:
+        return None
+    if isinstance(term, BNode):
+        return "_:"
+    if isinstance(term, Literal) and term.datatype in INTEGER_SUBTYPES:
+        return Literal(str(term), datatype=XSD.integer).n3()
+    return term.n3()
+
+
+def rows_of(result: Result) -> Counter:
+    variables = [str(v) for v in result.vars]
+    return Counter(tuple(norm(row.get(v) if hasattr(row, "get") else row[i]) for i, v in enumerate(variables))
+                   for row in _rows(result, variables))
+
+
+def _rows(result, variables):
+    for row in result:
+        yield {v: row[i] for i, v in enumerate(variables)} if not isinstance(row, dict) else row
+
+
+def solution_rows(result: Result) -> Counter:
+    variables = [str(v) for v in result.vars]
+    out = Counter()
+    for row in result.bindings:
+        out[tuple(norm(row.get(_var(v))) for v in variables)] += 1
+    return out
+
+
+def _var(name):
+    from rdflib import Variable
+    return Variable(name)
+
+
+def reference_select(release, query: str) -> tuple[list[str], Counter]:
+    result = reference_dataset(release).query(query)
+    return [str(v) for v in result.vars], solution_rows(result)
+
+
+def reference_ordered(release, query: str) -> list[tuple]:
+    result = reference_dataset(release).query(query)
+    variables = [str(v) for v in result.vars]
+    return [tuple(norm(row.get(_var(v))) for v in variables) for row in result.bindings]
+
+
+def reference_graph(release, query: str) -> Graph:
+    graph = Graph()
+    for triple in reference_dataset(release).query(query).graph:
+        s, p, o = triple
+        if isinstance(o, Literal) and o.datatype in INTEGER_SUBTYPES:
+            o = Literal(str(o), datatype=XSD.integer)
+        graph.add((s, p, o))
+    return graph
+
+
+def parse_results(body: bytes, media_type: str) -> Result:
+    """Parse a SPARQL results document with rdflib's own parsers."""
+    fmt = {"application/sparql-results+json": "json", "application/sparql-results+xml": "xml",
+           "text/csv": "csv", "text/tab-separated-values": "tsv"}[media_type]
+    return Result.parse(io.BytesIO(body), format=fmt)
+
+
+def parse_graph(body: bytes, media_type: str) -> Graph:
+    fmt = {"text/turtle": "turtle", "application/n-triples": "nt", "application/rdf+xml": "xml",
+           "application/ld+json": "json-ld"}[media_type]
+    return Graph().parse(data=body, format=fmt)
+
+
+def csv_rows(body: bytes) -> tuple[list[str], Counter]:
+    import csv
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    rows = list(reader)
+    return rows[0], Counter(tuple(r) for r in rows[1:])
+
+
+def reference_csv(release, query: str) -> Counter:
+    result = reference_dataset(release).query(query)
+    variables = [str(v) for v in result.vars]
+    out = Counter()
+    for row in result.bindings:
+        cells = []
+        for v in variables:
+            t = row.get(_var(v))
+            cells.append("" if t is None else ("_:" if isinstance(t, BNode) else str(t)))
+        out[tuple(cells)] += 1
+    return out
+
+
+def without_bnode_labels(rows: Counter) -> Counter:
+    return Counter({tuple("_:" if isinstance(c, str) and c.startswith("_:") else c for c in row): n
+                    for row, n in rows.items()})
+
+
+def test_every_example_query_has_titles_in_english_and_arabic():
+    from server.sparql import load_examples
+    examples = load_examples(PROJECT_ROOT / "queries")
+    assert len(examples) >= 10
+    for example in examples:
+        assert example["titles"].get("en") and example["titles"].get("ar"), example["slug"]
+        assert example["descriptions"].get("en"), example["slug"]
