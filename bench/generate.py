@@ -244,7 +244,7 @@ class Corpus:
                 t_slug, phrase = THEMES[t]
                 iri = f"objective:{slug}-{n}"
                 ar.append(f"""{iri}
-    a unm:Objective ;
+    a unm:Objective, schema:Intangible ;
     schema:position "{n}"^^xsd:positiveInteger ;
     schema:text {lit(f"{VERBS[v][0]} {phrase[0]} {CONTEXTS[c][0]}.", "ar")} ;
     unm:objectiveOf meeting:{slug} .
@@ -326,7 +326,7 @@ def generate(out: Path, meetings: int, seed: int = 7, project: Path = PROJECT) -
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for folder in ("ontology", "shapes", "data"):
+    for folder in ("ontology", "shapes", "data", "catalog", "queries"):
         src = project / folder
         if src.is_dir():
             shutil.copytree(src, out / folder, ignore=shutil.ignore_patterns("*~", ".*"))

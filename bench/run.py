@@ -1,0 +1,327 @@
+"""One command: build our release at a scale, serve it and the anchors, drive both mixes, report.
+
+    python -m bench.run --scale 100k            # real | 100k | 1m   (or --meetings N)
+    python -m bench.run --scale real --profile  # also py-spy our server on a document and a query
+
+Steps: generate the corpus (bench/generate.py) → ``lodpub build`` (validation + release; timed,
+peak RSS) → for each server, on 127.0.0.1 and stopped afterwards (process groups, try/finally):
+ours (``lodpub serve --no-build``, 2 workers), a bare Flask app and nginx answering the very
+bytes ours answered, Oxigraph server, Virtuoso and rdflib-endpoint loaded with the release's
+N-Quads dump → each request of the SPARQL mix and the document mix is one cell: a closed loop
+at fixed concurrency for a fixed duration, every answer checked against the oracle (the
+release's store) before it counts. Prints markdown tables, writes them and the raw figures to
+``bench/results/{scale}.md`` and ``.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import driver, generate, servers, workload
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+BASE = "https://w3id.org/un-meetings/"
+ANCHORS = ["bare-flask", "nginx", "oxigraph", "virtuoso", "rdflib-endpoint"]
+#: at 1M, the slow Python peer only gets the cheap cells (its full-scan queries take minutes)
+SLOW_AT_1M = {"rdflib-endpoint": {"ask", "describe-meeting", "meeting.ttl", "commission.ttl"}}
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "cpu": model, "ram_gib": round(mem_kb / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def build(root: Path) -> dict:
+    """`lodpub build` on the corpus: wall time, the validation time it prints, peak RSS."""
+    releases = root / "releases"
+    started = time.perf_counter()
+    log = root.parent / "build.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(servers.BIN / "lodpub"), "build", "--root", str(root), "--releases",
+                                    str(releases)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        sampler = servers.RssSampler(process.pid, 0.5)
+        sampler.start()
+        try:
+            code = process.wait(3600)
+        finally:
+            sampler.stop()
+            if process.poll() is None:
+                os.killpg(process.pid, 9)
+    seconds = time.perf_counter() - started
+    text = log.read_text(encoding="utf-8", errors="replace")
+    if code != 0:
+        raise SystemExit(f"lodpub build failed ({code}); the last lines of {log}:\n" + "\n".join(text.splitlines()[-30:]))
+    validated = re.search(r"conform to .*\(([\d.]+)s\)", text)
+    released = re.search(r"release \S+ at .*\(\d+ quads, ([\d.]+)s\)", text)
+    quads = re.search(r"\((\d+) quads", text)
+    return {"build_s": round(seconds, 2), "validate_s": float(validated.group(1)) if validated else None,
+            "release_s": float(released.group(1)) if released else None,
+            "quads": int(quads.group(1)) if quads else None, "build_peak_rss_mb": round(sampler.peak / 2**20, 1),
+            "releases": str(releases)}
+
+
+def requests_for(server: servers.Server, items: list[workload.Item], replayable: set[str]) -> dict:
+    """name → driver.Request for each item this server can answer."""
+    out = {}
+    for item in items:
+        headers = {"Accept": item.accept}
+        if server.kind == "documents":
+            if item.name not in replayable:
+                continue
+            path = item.doc_path if item.mix == "documents" else f"/replay/sparql/{item.name}.{item.replay_ext}"
+            url = server.base_url + path
+        elif isinstance(server, servers.Ours):
+            url = server.base_url + item.doc_path if item.mix == "documents" else server.sparql_url(item.query)
+        else:
+            if item.query is None:
+                continue  # no HTML from a SPARQL store
+            url = server.sparql_url(item.query)
+        out[item.name] = driver.Request(item.name, url, item.check, headers)
+    return out
+
+
+def run_cells(server, requests: dict, args, only: set[str] | None = None) -> dict:
+    cells = {}
+    for name, request in requests.items():
+        if only is not None and name not in only:
+            continue
+        try:
+            status, headers, body = driver.fetch(request, timeout=args.timeout)
+            first = request.judge(status, headers, body)
+        except Exception as error:  # noqa: BLE001 - reported in the cell
+            first = f"{type(error).__name__}: {error}"
+        result = driver.run([request], concurrency=args.concurrency, duration=args.duration,
+                            timeout=args.timeout, warmup=min(1.0, args.duration / 5))
+        cell = result.as_dict()
+        cell["first_answer"] = first or "right"
+        cells[name] = cell
+        flag = "" if not result.errors else f"  ERRORS {result.errors}: {result.first_problem}"
+        print(f"  {server.name:16} {name:22} {cell['rps']:9.1f} req/s  p50 {cell['p50_ms']} ms  "
+              f"p99 {cell['p99_ms']} ms{flag}", flush=True)
+    return cells
+
+
+def capture(ours: servers.Ours, requests: dict, items: list[workload.Item], files: Path) -> set[str]:
+    """Write the bytes of each right answer of ours where nginx and bare Flask serve them."""
+    replayable = set()
+    (files / "robots.txt").parent.mkdir(parents=True, exist_ok=True)
+    (files / "robots.txt").write_text("User-agent: *\n")
+    for item in items:
+        request = requests[item.name]
+        status, headers, body = driver.fetch(request)
+        if request.judge(status, headers, body) is not None:
+            continue
+        path = item.doc_path if item.mix == "documents" else f"/replay/sparql/{item.name}.{item.replay_ext}"
+        target = files / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        replayable.add(item.name)
+    return replayable
+
+
+def profile(ours: servers.Ours, request: driver.Request, args, out: Path) -> dict:
+    """py-spy (all workers) while the driver hammers one request; top functions by own and total time."""
+    raw = out.with_suffix(".txt")
+    spy = subprocess.Popen([str(servers.BIN / "py-spy"), "record", "--pid", str(ours.process.pid), "--subprocesses",
+                            "--nonblocking", "--rate", "200", "--duration", str(int(args.duration) + 2),
+                            "--format", "raw", "--output", str(raw)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(1.0)
+        result = driver.run([request], concurrency=args.concurrency, duration=args.duration, timeout=args.timeout,
+                            warmup=0)
+        spy.wait(args.duration + 30)
+    finally:
+        if spy.poll() is None:
+            os.killpg(spy.pid, 9)
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines() if raw.exists() else []:
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f and not f.startswith("process ")
+                  and not f.startswith("thread ")]
+        if not frames:
+            continue
+        samples += n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            total[f] = total.get(f, 0) + n
+
+    def top(table, k=20):
+        return [(f, round(100 * c / samples, 1)) for f, c in sorted(table.items(), key=lambda x: -x[1])[:k]]
+    summary = {"request": request.name, "rps_while_profiled": round(result.rps, 1), "samples": samples,
+               "top_own_pct": top(own), "top_total_pct": top(total), "raw": str(raw)}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    return summary
+
+
+def fmt_cell(cell: dict | None) -> str:
+    if not cell:
+        return "—"
+    text = f"{cell['rps']:.0f} ({cell['p50_ms'] if cell['p50_ms'] is not None else '–'}/{cell['p99_ms'] if cell['p99_ms'] is not None else '–'})"
+    errors = cell["wrong"] + cell["failed"]
+    return text + (f" ✗{errors}" if errors else "")
+
+
+def mix_summary(cells: dict, names: list[str]) -> dict | None:
+    chosen = [cells[n] for n in names if n in cells]
+    if not chosen:
+        return None
+    return {"cells": len(chosen), "ok": sum(c["ok"] for c in chosen), "errors": sum(c["wrong"] + c["failed"] for c in chosen),
+            # the mix's rate if each request were sent equally often: harmonic mean of the cells
+            "rps": round(len(chosen) / sum(1 / c["rps"] if c["rps"] else float("inf") for c in chosen), 1)}
+
+
+def tables(report: dict) -> str:
+    order = [s for s in ["lodpub"] + ANCHORS if s in report["servers"]]
+    lines = [f"### Scale `{report['scale']}`: {report['build'].get('quads')} quads — "
+             f"{report['machine']['nproc']} × {report['machine']['cpu']}, {report['machine']['ram_gib']} GiB",
+             "",
+             f"Generate {report['generate_s']} s · `lodpub build` {report['build']['build_s']} s "
+             f"(validation {report['build']['validate_s']} s, release {report['build']['release_s']} s, "
+             f"peak RSS {report['build']['build_peak_rss_mb']} MiB) · concurrency {report['settings']['concurrency']}, "
+             f"{report['settings']['duration']} s per cell, timeout {report['settings']['timeout']} s",
+             "",
+             "| server | load s | ready s | peak RSS MiB | SPARQL mix req/s | docs mix req/s | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in order:
+        s = report["servers"][name]
+        if "error" in s:
+            lines.append(f"| {name} | — | — | — | failed: {s['error'][:80]} | | |")
+            continue
+        sp, dc = s.get("sparql_mix"), s.get("documents_mix")
+        errors = (sp or {}).get("errors", 0) + (dc or {}).get("errors", 0)
+        lines.append(f"| {name} | {s.get('load_s') if s.get('load_s') is not None else '—'} | {s.get('ready_s')} | "
+                     f"{s.get('peak_rss_mb')} | {sp['rps'] if sp else '—'} | {dc['rps'] if dc else '—'} | {errors} |")
+    lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s).", "",
+              "| request | " + " | ".join(order) + " |", "|---|" + "---:|" * len(order)]
+    names = [i["name"] for i in report["items"]]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(fmt_cell(report["servers"][s].get("cells", {}).get(n)) for s in order) + " |")
+    problems = [(s, n, c["first_problem"] or c["first_answer"]) for s in order
+                for n, c in report["servers"][s].get("cells", {}).items() if c["wrong"] + c["failed"]]
+    if problems:
+        lines += ["", "First problem of each cell with errors:", ""]
+        lines += [f"- {s} / {n}: {p}" for s, n, p in problems]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--scale", choices=sorted(generate.SCALES))
+    size.add_argument("--meetings", type=int)
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default /tmp/lodpub-bench/SCALE)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s")
+    parser.add_argument("--servers", default=",".join(["lodpub"] + ANCHORS))
+    parser.add_argument("--profile", action="store_true", help="py-spy our server on a document GET and a query")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    scale = args.scale or f"{args.meetings}m"
+    meetings = generate.SCALES[args.scale] if args.scale else args.meetings
+    work = args.workdir or Path("/tmp/lodpub-bench") / scale
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    wanted = args.servers.split(",")
+    report: dict = {"scale": scale, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "machine": machine(), "servers": {},
+                    "settings": {"concurrency": args.concurrency, "duration": args.duration, "timeout": args.timeout},
+                    "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])}
+    started = time.perf_counter()
+    root = generate.generate(work / "corpus", meetings)
+    report["generate_s"] = round(time.perf_counter() - started, 2)
+    print(f"corpus: {root} ({report['generate_s']} s); building ...", flush=True)
+    report["build"] = build(root)
+    print(f"build: {report['build']}", flush=True)
+    release = (Path(report["build"]["releases"]) / "current").resolve()
+    nquads = release / "dataset.nq.gz"
+    oracle = workload.Oracle(release / "store", BASE)
+    sample = oracle.sample()
+    items = workload.sparql_mix(oracle, sample, root / "queries") + workload.document_mix(oracle, sample)
+    report["sample"] = sample.__dict__
+    report["items"] = [{"name": i.name, "mix": i.mix, "query": i.query, "accept": i.accept, "doc_path": i.doc_path}
+                       for i in items]
+    sparql_names = [i.name for i in items if i.mix == "sparql"]
+    doc_names = [i.name for i in items if i.mix == "documents"]
+    files = work / "replay"
+    replayable: set[str] = set()
+
+    def record(server, cells):
+        entry = {"load_s": None if server.load_seconds is None else round(server.load_seconds, 2),
+                 "ready_s": None if server.start_seconds is None else round(server.start_seconds, 2),
+                 "cells": cells, "sparql_mix": mix_summary(cells, sparql_names),
+                 "documents_mix": mix_summary(cells, doc_names)}
+        report["servers"][server.name] = entry
+        return entry
+
+    if "lodpub" in wanted:
+        ours = servers.Ours(work, root, Path(report["build"]["releases"]))
+        try:
+            with ours:
+                print(f"lodpub on {ours.base_url} (ready in {ours.start_seconds:.1f}s)", flush=True)
+                requests = requests_for(ours, items, set())
+                entry = record(ours, run_cells(ours, requests, args))
+                replayable = capture(ours, requests, items, files)
+                if args.profile:
+                    args.results.mkdir(parents=True, exist_ok=True)
+                    entry["profiles"] = [
+                        profile(ours, requests[name], args, args.results / f"profile-{scale}-{name}")
+                        for name in ("meeting.html", "meeting.jsonld", "join-4-patterns") if name in requests]
+            entry["peak_rss_mb"] = ours.peak_rss_mb
+        except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
+            report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"lodpub failed: {error}", flush=True)
+
+    makers = {
+        "bare-flask": lambda: servers.BareFlask(work, files),
+        "nginx": lambda: servers.Nginx(work, files),
+        "oxigraph": lambda: servers.Oxigraph(work, nquads),
+        "virtuoso": lambda: servers.Virtuoso(work, nquads),
+        "rdflib-endpoint": lambda: servers.RdflibEndpoint(work, nquads),
+    }
+    for name in ANCHORS:
+        if name not in wanted:
+            continue
+        server = makers[name]()
+        try:
+            with server:
+                print(f"{name} on {server.base_url} (load {server.load_seconds}, ready {server.start_seconds})", flush=True)
+                only = SLOW_AT_1M.get(name) if scale == "1m" else None
+                entry = record(server, run_cells(server, requests_for(server, items, replayable), args, only))
+            entry["peak_rss_mb"] = server.peak_rss_mb
+        except Exception as error:  # noqa: BLE001
+            report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"{name} failed: {error}", flush=True)
+    report["total_s"] = round(time.perf_counter() - started, 1)
+    markdown = tables(report)
+    print("\n" + markdown)
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"{scale}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    (args.results / f"{scale}.md").write_text(markdown)
+    print(f"written: {args.results / (scale + '.md')} and .json (total {report['total_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""The servers under test: ours and the anchors, each on 127.0.0.1, each in its own process group.
+
+Every server is a context manager: on exit its whole process group is terminated (then
+killed), whatever happened. A sampler thread records the peak RSS of the server's process
+tree while it runs.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+PYTHON = sys.executable
+BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak, self._stop_event = pid, interval, 0, threading.Event()
+
+    def tree_rss(self) -> int:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return 0
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def run(self):
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, self.tree_rss())
+            self._stop_event.wait(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+
+
+class Server:
+    """A process started in a new session (own process group), stopped with the whole group."""
+
+    name = "server"
+    kind = "sparql"  # or "documents" (serves the documents' bytes only)
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.sampler: RssSampler | None = None
+        self.load_seconds: float | None = None   # loading the data into this server's store
+        self.start_seconds: float | None = None  # process start until it answers
+        self.log = workdir / f"{self.name}.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def spawn(self, argv: list[str], env: dict | None = None, cwd: Path | None = None) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log.open("ab")
+        self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                        env={**os.environ, **(env or {})}, start_new_session=True)
+        self.sampler = RssSampler(self.process.pid)
+        self.sampler.start()
+
+    def wait_http(self, path: str, seconds: float = 120.0) -> None:
+        started = time.perf_counter()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.log}")
+            try:
+                with urllib.request.urlopen(self.base_url + path, timeout=2) as r:
+                    r.read()
+                break
+            except OSError as error:
+                if getattr(error, "code", None):  # an HTTP error status: it is up
+                    break
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{self.name} did not answer in {seconds}s; see {self.log}")
+        self.start_seconds = (self.start_seconds or 0) + time.perf_counter() - started
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.sampler:
+            self.sampler.peak = max(self.sampler.peak, self.sampler.tree_rss())
+            self.sampler.stop()
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.process.wait(5)
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        return round(self.sampler.peak / 2**20, 1) if self.sampler else None
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # how to ask a SPARQL query: (url, headers) for a query string and an Accept type
+    def sparql_url(self, query: str) -> str:
+        from urllib.parse import quote
+        return f"{self.base_url}/sparql?query={quote(query)}"
+
+
+class Ours(Server):
+    name = "lodpub"
+
+    def __init__(self, workdir: Path, root: Path, releases: Path, workers: int = 2):
+        super().__init__(workdir)
+        self.root, self.releases, self.workers = root, releases, workers
+
+    def start(self):
+        started = time.perf_counter()
+        self.spawn([str(BIN / "lodpub"), "serve", "--no-build", "--root", str(self.root), "--releases",
+                    str(self.releases), "--host", LOOPBACK, "--port", str(self.port), "--workers", str(self.workers)])
+        self.wait_http("/robots.txt")
+        self.start_seconds = time.perf_counter() - started
+
+
+class Oxigraph(Server):
+    name = "oxigraph"
+
+    def __init__(self, workdir: Path, nquads: Path):
+        super().__init__(workdir)
+        self.nquads = nquads
+
+    def start(self):
+        location = self.workdir / "oxigraph-store"
+        shutil.rmtree(location, ignore_errors=True)
+        started = time.perf_counter()
+        with self.log.open("ab") as out:
+            subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(location), "--file", str(self.nquads)],
+                           check=True, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+        self.load_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        self.spawn([str(BIN / "oxigraph"), "serve-read-only", "--location", str(location), "--bind",
+                    f"{LOOPBACK}:{self.port}", "--union-default-graph"])
+        self.wait_http("/query?query=ASK%7B%7D")
+        self.start_seconds = time.perf_counter() - started
+
+    def sparql_url(self, query: str) -> str:
+        from urllib.parse import quote
+        return f"{self.base_url}/query?query={quote(query)}"
+
+
+VIRTUOSO_INI = """\
+[Database]
+DatabaseFile = {d}/virtuoso.db
+ErrorLogFile = {d}/virtuoso.log
+LockFile = {d}/virtuoso.lck
+TransactionFile = {d}/virtuoso.trx
+xa_persistent_file = {d}/virtuoso.pxa
+ErrorLogLevel = 7
+FileExtend = 200
+MaxCheckpointRemap = 2000
+Striping = 0
+TempStorage = TempDatabase
+
+[TempDatabase]
+DatabaseFile = {d}/virtuoso-temp.db
+TransactionFile = {d}/virtuoso-temp.trx
+MaxCheckpointRemap = 2000
+Striping = 0
+
+[Parameters]
+ServerPort = 127.0.0.1:{sql}
+LiteMode = 0
+DisableUnixSocket = 1
+DisableTcpSocket = 0
+ServerThreads = 20
+CheckpointInterval = 60
+O_DIRECT = 0
+CaseMode = 2
+MaxStaticCursorRows = 5000
+CheckpointAuditTrail = 0
+AllowOSCalls = 0
+SchedulerInterval = 10
+DirsAllowed = ., {d}, /usr/share/virtuoso-opensource-7/vad
+ThreadCleanupInterval = 0
+ThreadThreshold = 10
+ResourcesCleanupInterval = 0
+FreeTextBatchSize = 100000
+SingleCPU = 0
+PrefixResultNames = 0
+RdfFreeTextRulesSize = 100
+IndexTreeMaps = 256
+MaxMemPoolSize = 200000000
+PrefixResultNames = 0
+MacSpotlight = 0
+NumberOfBuffers = 340000
+MaxDirtyBuffers = 250000
+MaxQueryMem = 1G
+VADInstallDir = /usr/share/virtuoso-opensource-7/vad/
+
+[HTTPServer]
+ServerPort = 127.0.0.1:{http}
+ServerRoot = /var/lib/virtuoso-opensource-7/vsp
+ServerThreads = 10
+DavRoot = DAV
+EnabledDavVSP = 0
+HTTPProxyEnabled = 0
+MaxClientConnections = 10
+MaxKeepAlives = 10
+KeepAliveTimeout = 10
+MaxCachedProxyConnections = 10
+ProxyConnectionCacheTimeout = 15
+HTTPThreadSize = 280000
+HttpPrintWarningsInOutput = 0
+Charset = UTF-8
+MaintenancePage = atomic.html
+EnabledGzipContent = 0
+
+[AutoRepair]
+BadParentLinks = 0
+
+[Client]
+SQL_PREFETCH_ROWS = 100
+SQL_PREFETCH_BYTES = 16000
+SQL_QUERY_TIMEOUT = 0
+SQL_TXN_TIMEOUT = 0
+
+[SPARQL]
+ResultSetMaxRows = 100000
+MaxQueryCostEstimationTime = 400
+MaxQueryExecutionTime = 60
+DefaultQuery = ASK {{}}
+DeferInferenceRulesInit = 0
+"""
+
+
+class Virtuoso(Server):
+    name = "virtuoso"
+
+    def __init__(self, workdir: Path, nquads: Path):
+        super().__init__(workdir)
+        self.nquads = nquads
+        self.sql_port = free_port()
+
+    def isql(self, script: str, timeout: float = 900) -> str:
+        done = subprocess.run(["isql-vt", f"{LOOPBACK}:{self.sql_port}", "dba", "dba", "VERBOSE=OFF",
+                               "BANNER=OFF", "PROMPT=OFF", "ECHO=OFF"], input=script, capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0 or "*** Error" in done.stdout + done.stderr:
+            raise RuntimeError(f"isql failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+        return done.stdout
+
+    def start(self):
+        d = self.workdir / "virtuoso"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        data = d / "load"
+        data.mkdir()
+        # Virtuoso's bulk loader reads N-Quads (graph per quad), plain
+        with gzip.open(self.nquads, "rb") as src, (data / "dataset.nq").open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        (d / "virtuoso.ini").write_text(VIRTUOSO_INI.format(d=d, sql=self.sql_port, http=self.port))
+        started = time.perf_counter()
+        self.spawn(["virtuoso-t", "+foreground", "+configfile", str(d / "virtuoso.ini")], cwd=d)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"virtuoso exited; see {self.log} and {d}/virtuoso.log")
+            try:
+                with socket.create_connection((LOOPBACK, self.sql_port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        self.wait_http("/sparql?query=ASK%7B%7D")
+        self.start_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        self.isql(textwrap.dedent(f"""\
+            ld_dir('{data}', 'dataset.nq', 'urn:bench:default');
+            rdf_loader_run();
+            checkpoint;
+            """))
+        self.load_seconds = time.perf_counter() - started
+        loaded = self.isql("SELECT ll_file, ll_state, ll_error FROM DB.DBA.LOAD_LIST;")
+        if "NULL" not in loaded.split("dataset.nq", 1)[-1]:
+            raise RuntimeError(f"virtuoso load error: {loaded}")
+
+
+class RdflibEndpoint(Server):
+    name = "rdflib-endpoint"
+
+    def __init__(self, workdir: Path, nquads: Path):
+        super().__init__(workdir)
+        self.nquads = nquads
+
+    def start(self):
+        started = time.perf_counter()
+        self.spawn([PYTHON, str(HERE / "rdflib_peer.py"), str(self.nquads), LOOPBACK, str(self.port)])
+        self.wait_http("/?query=ASK%7B%7D", seconds=900)
+        self.load_seconds = time.perf_counter() - started  # parsing is the load
+
+    def sparql_url(self, query: str) -> str:
+        from urllib.parse import quote
+        return f"{self.base_url}/?query={quote(query)}"
+
+
+class BareFlask(Server):
+    """Flask + gunicorn with our server's settings (gthread, 2 workers x 8 threads, keep-alive 5,
+    access log), answering fixed bytes from a folder: the framework's limit."""
+    name = "bare-flask"
+    kind = "documents"
+
+    def __init__(self, workdir: Path, files: Path, workers: int = 2):
+        super().__init__(workdir)
+        self.files, self.workers = files, workers
+
+    def start(self):
+        started = time.perf_counter()
+        self.spawn([str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(self.workers),
+                    "--threads", "8", "--keep-alive", "5", "--timeout", "60", "--access-logfile", "-",
+                    "--bind", f"{LOOPBACK}:{self.port}", "bench.bare_app:app"],
+                   env={"BENCH_FILES": str(self.files), "PYTHONPATH": str(HERE.parent)}, cwd=HERE.parent)
+        self.wait_http("/robots.txt")
+        self.start_seconds = time.perf_counter() - started
+
+
+NGINX_CONF = """\
+worker_processes {workers};
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {d}/tmp;
+    proxy_temp_path {d}/tmp;
+    fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp;
+    scgi_temp_path {d}/tmp;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 30;
+    types {{
+        text/html html;
+        application/ld+json jsonld;
+        text/turtle ttl;
+        application/sparql-results+json srj;
+        text/plain txt;
+    }}
+    default_type application/octet-stream;
+    charset utf-8;
+    charset_types text/html application/ld+json text/turtle application/sparql-results+json;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+class Nginx(Server):
+    """nginx serving the same bytes as static files: the machine's limit."""
+    name = "nginx"
+    kind = "documents"
+
+    def __init__(self, workdir: Path, files: Path, workers: int = 2):
+        super().__init__(workdir)
+        self.files, self.workers = files, workers
+
+    def start(self):
+        d = self.workdir / "nginx"
+        shutil.rmtree(d, ignore_errors=True)
+        (d / "tmp").mkdir(parents=True)
+        (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=self.port, root=self.files, workers=self.workers))
+        started = time.perf_counter()
+        self.spawn(["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")])
+        self.wait_http("/robots.txt")
+        self.start_seconds = time.perf_counter() - started
