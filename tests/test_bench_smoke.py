@@ -1,0 +1,94 @@
+"""Smoke tests of the benchmark kit (bench/): fast, no timing assertions.
+
+- the generator's output, at a tiny scale, is valid project data (`lodpub validate --root`);
+- the load driver counts a wrong answer as an error, not as a success.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from bench import driver, generate, workload  # noqa: E402
+
+
+def test_generator_is_deterministic_and_validates(tmp_path):
+    first = generate.generate(tmp_path / "a", meetings=4, seed=3)
+    second = generate.generate(tmp_path / "b", meetings=4, seed=3)
+    files = sorted(p.relative_to(first) for p in (first / "data").rglob("*.ttl"))
+    assert Path("data/synthetic/batch-001/source-ar.ttl") in files
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    text = (first / "data/synthetic/batch-001/translation.ttl").read_text(encoding="utf-8")
+    assert all(f"@{lang}" in text for lang in ("fr", "es", "ru", "zh"))
+
+    result = subprocess.run([sys.executable, "-m", "server.cli", "validate", "--root", str(first)],
+                            capture_output=True, text=True, timeout=120, cwd=PROJECT)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    # the synthetic data is there: more triples than the real data alone
+    assert generate.count_triples(first) > generate.count_triples(generate.generate(tmp_path / "real", 0)) + 300
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    answers = {"/right": (200, {"boolean": True}), "/wrong": (200, {"boolean": False}),
+               "/broken": (500, {"error": "boom"})}
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        status, payload = self.answers.get(self.path, (404, {}))
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def tiny_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/wrong", "/broken"])
+def test_driver_counts_a_wrong_answer_as_an_error(tiny_server, path):
+    request = driver.Request("ask", tiny_server + path, workload.boolean(True))
+    result = driver.run([request], concurrency=2, duration=0.3, timeout=5, warmup=0)
+    assert result.ok == 0
+    assert result.wrong > 0 and result.errors == result.wrong
+    assert result.first_problem and result.first_problem.startswith("ask:")
+    assert result.rps == 0
+
+
+def test_driver_counts_right_answers(tiny_server):
+    request = driver.Request("ask", tiny_server + "/right", workload.boolean(True))
+    result = driver.run([request], concurrency=2, duration=0.3, timeout=5, warmup=0)
+    assert result.ok > 0 and result.errors == 0
+    assert result.percentile(50) is not None
+
+
+def test_result_checks_reject_wrong_rows():
+    check = workload.same_rows([{"n": "3"}], numeric=("n",))
+    right = json.dumps({"head": {"vars": ["n"]}, "results": {"bindings": [
+        {"n": {"type": "literal", "value": "3", "datatype": "http://www.w3.org/2001/XMLSchema#integer"}}]}}).encode()
+    wrong = right.replace(b'"3"', b'"4"')
+    assert check(200, {}, right) is None
+    assert check(200, {}, wrong) is not None
+    assert check(200, {}, b"not json") is not None
+    assert check(503, {}, right) is not None
