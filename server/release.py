@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from . import loading
+from . import dataset_description, loading, statistics
 from .config import Settings
 from .namespaces import prefixes
+from .rdfterms import graph_from_quads
 from .validation import ValidatedSources
 
 MANIFEST = "manifest.json"
@@ -41,6 +42,9 @@ EXTRA_FILES = {
     "shapes.ttl": "text/turtle",
     "validation-report.ttl": "text/turtle",
 }
+#: The DCAT/VoID/DQV description of the release (server/dataset_description.py); written last,
+#: as it states the other files' sizes and checksums.
+DESCRIPTION_FILE = "description.ttl"
 
 
 class ReleaseError(Exception):
@@ -63,11 +67,15 @@ class Release:
         return ox.Store.read_only(str(self.path / STORE_DIR))
 
 
-def source_digest(sources: ValidatedSources, base: str) -> str:
-    """A hash of every source file's path and bytes, and of the base: same sources, same release."""
+def source_digest(sources: ValidatedSources, base: str, root: Path | None = None) -> str:
+    """A hash of every source file's path and bytes (and the catalogue metadata's under `root`),
+    and of the base: same sources, same release."""
     digest = hashlib.sha256(base.encode())
     for f in sources.ontology + sources.shapes + sources.data:
         digest.update(f.source.path.name.encode() + b"\0" + f.source.path.read_bytes())
+    catalog = dataset_description.catalog_file(root) if root else None
+    if catalog and catalog.is_file():
+        digest.update(b"catalog\0" + catalog.read_bytes())
     return digest.hexdigest()
 
 
@@ -76,7 +84,7 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
     if not sources.report.conforms:
         raise ReleaseError("refusing to build: the data does not conform to the shapes")
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    digest = source_digest(sources, settings.base)
+    digest = source_digest(sources, settings.base, settings.root)
     version = f"{now:%Y-%m-%d}.{digest[:8]}"
     settings.releases.mkdir(parents=True, exist_ok=True)
     previous = current_release(settings.releases, required=False)
@@ -103,20 +111,40 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
     (folder / "validation-report.ttl").write_bytes(
         sources.report.graph.serialize(format="turtle", encoding="utf-8"))
     _write_store(folder / STORE_DIR, folder / "dataset.nq.gz")
+    files = {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()}
+    created = now.isoformat().replace("+00:00", "Z")
+    first_issued = (previous.manifest.get("first_issued") or previous.manifest["created"]) if previous else created
+    shapes_count, focus_nodes = dataset_description.count_focus_nodes(
+        graph_from_quads(loading.all_quads(sources.shapes)), graph_from_quads(data_quads))
+    validation = {
+        "conforms": sources.report.conforms,
+        "results": len(sources.report.violations),
+        "shapes_files": [f.source.path.name for f in sources.shapes],
+        "shapes": shapes_count,
+        "focus_nodes": focus_nodes,
+    }
+    store = ox.Store.read_only(str(folder / STORE_DIR))
+    stats = statistics.compute(store, settings.base)
+    del store
+    description = dataset_description.describe(
+        base=settings.base, catalog=dataset_description.load_catalog(settings.root, settings.base),
+        license=settings.license, version=version, created=created, first_issued=first_issued,
+        previous=previous.version if previous else None, source_sha256=digest, files=files,
+        stats=stats, validation=validation)
+    (folder / DESCRIPTION_FILE).write_bytes(description.serialize(format="turtle", encoding="utf-8"))
+    files[DESCRIPTION_FILE] = _describe(folder / DESCRIPTION_FILE, "text/turtle")
     manifest = {
         "version": version,
-        "created": now.isoformat().replace("+00:00", "Z"),
+        "created": created,
+        "first_issued": first_issued,
         "base": settings.base,
         "source_sha256": digest,
         "previous": previous.version if previous else None,
         "quads": len(data_quads),
         "graphs": dict(sorted(Counter(q.graph_name.value for q in data_quads).items())),
-        "validation": {
-            "conforms": sources.report.conforms,
-            "results": len(sources.report.violations),
-            "shapes_files": [f.source.path.name for f in sources.shapes],
-        },
-        "files": {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()},
+        "validation": validation,
+        "statistics": stats.to_json(),
+        "files": files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _fsync_tree(folder)

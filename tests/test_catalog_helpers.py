@@ -1,0 +1,61 @@
+"""Helpers shared by the catalogue tests (not fixtures: plain functions over live HTTP)."""
+from __future__ import annotations
+
+import re
+
+import requests
+from rdflib import Graph, Namespace
+
+VOID = Namespace("http://rdfs.org/ns/void#")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
+DQV = Namespace("http://www.w3.org/ns/dqv#")
+OA = Namespace("http://www.w3.org/ns/oa#")
+SCHEMA = "https://schema.org/"
+LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+
+
+def local(url: str, base: str, server) -> str:
+    """A canonical IRI of ours as a URL on the test server."""
+    assert url.startswith(base), url
+    return server.url + "/" + url[len(base):]
+
+
+def description(server, accept: str = "text/turtle") -> tuple[Graph, requests.Response]:
+    response = server.get("/dataset", headers={"Accept": accept})
+    assert response.status_code == 200, response.text[:500]
+    fmt = {"text/turtle": "turtle", "application/ld+json": "json-ld", "application/n-triples": "nt",
+           "application/rdf+xml": "xml"}[accept]
+    return Graph().parse(data=response.content, format=fmt), response
+
+
+def sparql_select(server, query: str) -> list[dict] | None:
+    """Rows of a SELECT through the live /sparql endpoint, or None when there is none (yet)."""
+    try:
+        response = requests.post(server.url + "/sparql", data={"query": query},
+                                 headers={"Accept": "application/sparql-results+json"}, timeout=30)
+    except requests.RequestException:
+        return None
+    if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
+        return None
+    return [{k: v["value"] for k, v in row.items()} for row in response.json()["results"]["bindings"]]
+
+
+def store_select(store, query: str) -> list[dict]:
+    result = store.query(query)
+    names = [v.value for v in result.variables]
+    return [{name: row[name].value for name in names if row[name] is not None} for row in result]
+
+
+JSON_LD_BLOCK = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
+
+
+def drain(live) -> None:
+    """Keep reading a LiveServer's output. Its stdout is a pipe nobody reads: once the access
+    log fills the pipe's buffer (~64 KiB, some 600 requests) gunicorn blocks on writing it and
+    every request stalls. (Reported to the lead; harmless once conftest drains it itself.)"""
+    import threading
+    stream = getattr(live.process, "stdout", None)
+    if stream is None or getattr(live, "_drained", False):
+        return
+    live._drained = True
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()

@@ -1,0 +1,161 @@
+"""The landing page `/`: what the dataset is, its meetings and commissions in the chosen
+language, where to query and download, and schema.org Dataset JSON-LD for Google Dataset Search."""
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.test_catalog_helpers import drain, JSON_LD_BLOCK, LANGUAGES, store_select
+
+MESSAGES = Path(__file__).resolve().parent.parent / "server" / "messages"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drain_server(server):
+    drain(server)
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[tuple[dict, str]] = []
+        self._open: dict | None = None
+        self._text: list[str] = []
+        self.root: dict = {}
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "html":
+            self.root = dict(attrs)
+        if tag == "a":
+            self._open, self._text = dict(attrs), []
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._open is not None:
+            self.links.append((self._open, "".join(self._text).strip()))
+            self._open = None
+
+
+def page(server, lang: str | None = None, **headers):
+    response = server.get("/" + (f"?lang={lang}" if lang else ""), headers=headers)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    parser = Links()
+    parser.feed(response.text)
+    return response, parser
+
+
+def dataset_jsonld(text: str) -> dict:
+    blocks = [json.loads(b) for b in JSON_LD_BLOCK.findall(text)]
+    found = [b for b in blocks if b.get("@type") == "Dataset"]
+    assert len(found) == 1, blocks
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def store(built):
+    return built.open_store()
+
+
+def _names(store, query: str) -> dict[str, dict[str, str]]:
+    names: dict[str, dict[str, str]] = {}
+    for row in store.query(query):
+        names.setdefault(row["s"].value, {})[row["name"].language] = row["name"].value
+    return names
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_schema_org_dataset_has_every_required_and_recommended_property(server, settings, built, lang):
+    response, _ = page(server, lang)
+    data = dataset_jsonld(response.text)
+    assert data["@context"].rstrip("/") in ("https://schema.org", "http://schema.org")
+    # required
+    assert data["name"]
+    assert 50 <= len(data["description"]) <= 5000
+    # recommended (Google Dataset Search)
+    for key in ("creator", "distribution", "license", "keywords", "identifier", "includedInDataCatalog",
+                "temporalCoverage", "spatialCoverage", "version", "url", "isAccessibleForFree"):
+        assert data.get(key) not in (None, "", []), key
+    assert data["creator"]["@type"] in ("Organization", "Person") and data["creator"]["name"]
+    assert data["license"] == settings.license
+    assert data["version"] == built.version
+    assert data["isAccessibleForFree"] is True
+    assert data["includedInDataCatalog"]["@type"] == "DataCatalog"
+    assert data["spatialCoverage"]["@type"] == "Place" and data["spatialCoverage"]["name"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}(/\d{4}-\d{2}-\d{2})?", data["temporalCoverage"])
+    downloads = data["distribution"]
+    assert {d["@type"] for d in downloads} == {"DataDownload"}
+    assert {d["contentUrl"].rsplit("/", 1)[1] for d in downloads} == {
+        "dataset.nq.gz", "dataset.trig", "dataset.ttl", "dataset.jsonld"}
+    for d in downloads:
+        assert d["encodingFormat"] and d["contentUrl"].startswith(settings.base + "dumps/")
+        assert server.get(d["contentUrl"][len(settings.base) - 1:]).status_code == 200
+    assert response.headers["Content-Language"] == lang
+
+
+def test_json_ld_is_escaped_inside_the_script_element(server):
+    response, _ = page(server, "en")
+    for block in JSON_LD_BLOCK.findall(response.text):
+        assert "<" not in block and ">" not in block and "&" not in block.replace("\\u0026", "")
+        json.loads(block)
+
+
+def test_meetings_and_commissions_are_listed_in_the_chosen_language_linking_to_id(server, settings, store):
+    base = settings.base
+    commissions = _names(store, f"""SELECT ?s ?name {{ GRAPH ?g {{ ?s a <{base}ontology#RegionalCommission> }}
+        GRAPH ?h {{ ?s <https://schema.org/name> ?name }} }}""")
+    meetings = _names(store, f"""SELECT ?s ?name {{ GRAPH ?g {{ ?s a <https://schema.org/Event> }}
+        GRAPH ?h {{ ?s <https://schema.org/name> ?name }} FILTER(STRSTARTS(STR(?s), "{base}id/meeting/")) }}""")
+    assert len(commissions) == 5 and meetings
+    for lang in LANGUAGES:
+        _, parsed = page(server, lang)
+        links = {a["href"]: text for a, text in parsed.links}
+        for iri, names in {**commissions, **meetings}.items():
+            href = "/" + iri[len(base):]
+            assert href in links, (lang, href)
+            wanted = names.get(lang) or names.get("ar") or names.get("en")
+            assert html.unescape(links[href]) == wanted, (lang, href)
+
+
+def test_page_points_to_sparql_description_and_dumps_in_the_chosen_language(server):
+    for lang in LANGUAGES:
+        strings = json.loads((MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
+        response, parsed = page(server, lang)
+        hrefs = {a["href"] for a, _ in parsed.links}
+        assert {"/sparql", "/dataset", "/dumps/dataset.nq.gz", "/dumps/SHA256SUMS"} <= hrefs
+        assert {f"/?lang={code}" for code in LANGUAGES} <= hrefs, "language switcher"
+        texts = {text for _, text in parsed.links}
+        assert strings["sparql"] in texts and strings["description"] in texts
+        assert parsed.root["lang"] == lang
+        assert parsed.root.get("dir") == ("rtl" if lang == "ar" else "ltr")
+
+
+def test_every_language_has_every_ui_string():
+    keys = {lang: set(json.loads((MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))) for lang in LANGUAGES}
+    for lang in LANGUAGES:
+        assert keys[lang] == keys["en"], lang
+
+
+def test_language_negotiation_and_revalidation(server):
+    response, parsed = page(server, **{"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.5"})
+    assert parsed.root["lang"] == "fr" and "Accept-Language" in response.headers["Vary"]
+    again = server.get("/", headers={"Accept-Language": "fr", "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    other = server.get("/", headers={"Accept-Language": "ru", "If-None-Match": response.headers["ETag"]})
+    assert other.status_code == 200, "another language is another representation"
+
+
+def test_dataset_description_page_for_people(server, built):
+    response = server.get("/dataset?lang=en", headers={"Accept": "text/html"})
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    for name, described in built.manifest["files"].items():
+        if name.startswith("dataset."):
+            assert described["sha256"] in response.text
+    assert dataset_jsonld(response.text)["version"] == built.version
