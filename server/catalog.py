@@ -80,11 +80,19 @@ def _load_description(pub: Publication) -> Graph:
 
 
 def serialize(graph: Graph, fmt: str, base: str) -> bytes:
+    """The graph in one of RDF_FORMATS; JSON-LD and N-Triples in a stable order (same bytes in
+    every worker process), the others as rdflib writes them (hence weak ETags)."""
     _, serializer, _ = RDF_FORMATS[fmt]
     if fmt == "jsonld":
         context = {prefix: str(ns) for prefix, ns in dd.PREFIXES.items()}
         context["unm"] = base + "ontology#"
-        return graph.serialize(format="json-ld", context=context, encoding="utf-8", indent=2, auto_compact=True)
+        data = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
+        if isinstance(data.get("@graph"), list):
+            data["@graph"].sort(key=lambda node: str(node.get("@id", "")))
+        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if fmt == "nt":
+        lines = graph.serialize(format="nt", encoding="utf-8").splitlines(keepends=True)
+        return b"".join(sorted(line for line in lines if line.strip()))
     return graph.serialize(format=serializer, encoding="utf-8")
 
 
@@ -102,7 +110,7 @@ def _not_acceptable(offers):
 
 
 def _conditional(response: Response, pub: Publication, tag: str) -> Response:
-    response.set_etag(f"{pub.version}-{tag}")
+    response.set_etag(f"{pub.version}-{tag}", weak=True)
     response.last_modified = pub.created
     response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
     return response.make_conditional(request)
@@ -356,5 +364,5 @@ def release_description(version: str):
         return _not_acceptable(REPORT_OFFERS)
     graph = dd.bind_prefixes(Graph(), pub.settings.base).parse(folder / DESCRIPTION_FILE, format="turtle")
     response = Response(serialize(graph, fmt, pub.settings.base), content_type=RDF_FORMATS[fmt][2])
-    response.set_etag(f"{version}-{fmt}")
+    response.set_etag(f"{version}-{fmt}", weak=True)
     return _vary(response.make_conditional(request), html=False)

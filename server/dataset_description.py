@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SH, SKOS, XSD
 
 from .statistics import Statistics
@@ -140,7 +140,7 @@ def describe(*, base: str, catalog: Graph, license: str, version: str, created: 
         g.add((dist, DCTERMS.format, fmt))
         g.add((fmt, RDF.type, DCTERMS.MediaTypeOrExtent))
         g.add((dist, DCAT.byteSize, Literal(described["bytes"], datatype=XSD.nonNegativeInteger)))
-        checksum = BNode()
+        checksum = iri(f"dataset#dump-{key}-checksum")
         g.add((dist, SPDX.checksum, checksum))
         g.add((checksum, RDF.type, SPDX.Checksum))
         g.add((checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256))

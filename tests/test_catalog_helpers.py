@@ -7,6 +7,7 @@ import requests
 from rdflib import Graph, Namespace
 
 VOID = Namespace("http://rdfs.org/ns/void#")
+DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # rdflib's DCAT lacks DCAT 3 terms (version ...)
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 DQV = Namespace("http://www.w3.org/ns/dqv#")
 OA = Namespace("http://www.w3.org/ns/oa#")
@@ -28,15 +29,29 @@ def description(server, accept: str = "text/turtle") -> tuple[Graph, requests.Re
     return Graph().parse(data=response.content, format=fmt), response
 
 
+_ENDPOINT: dict[str, bool] = {}
+
+
+def has_sparql_endpoint(server) -> bool:
+    """Whether the live server has a working SPARQL endpoint (asked once per server)."""
+    if server.url not in _ENDPOINT:
+        try:
+            response = requests.post(server.url + "/sparql", data={"query": "ASK { ?s ?p ?o }"},
+                                     headers={"Accept": "application/sparql-results+json"}, timeout=30)
+            _ENDPOINT[server.url] = response.status_code == 200 and response.json().get("boolean") is True
+        except (requests.RequestException, ValueError):
+            _ENDPOINT[server.url] = False
+    return _ENDPOINT[server.url]
+
+
 def sparql_select(server, query: str) -> list[dict] | None:
-    """Rows of a SELECT through the live /sparql endpoint, or None when there is none (yet)."""
-    try:
-        response = requests.post(server.url + "/sparql", data={"query": query},
-                                 headers={"Accept": "application/sparql-results+json"}, timeout=30)
-    except requests.RequestException:
+    """Rows of a SELECT through the live /sparql endpoint, or None when the server has none.
+    Once the endpoint exists, any failure of it fails the test (no silent fallback)."""
+    if not has_sparql_endpoint(server):
         return None
-    if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
-        return None
+    response = requests.post(server.url + "/sparql", data={"query": query},
+                             headers={"Accept": "application/sparql-results+json"}, timeout=30)
+    assert response.status_code == 200, response.text[:500]
     return [{k: v["value"] for k, v in row.items()} for row in response.json()["results"]["bindings"]]
 
 

@@ -3,6 +3,7 @@ isomorphic to each other and to the store; cheap re-harvests (ETag, 304, Range);
 the manifest's list; and never a half-written file, even while another build runs."""
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.client
@@ -103,6 +104,7 @@ def test_conditional_get_answers_304_and_range_206(server, built):
     whole = built.file("dataset.trig").read_bytes()
     part = server.get("/dumps/dataset.trig", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == whole[100:200]
+    assert part.headers["Repr-Digest"] == "sha-256=:" + base64.b64encode(hashlib.sha256(whole).digest()).decode() + ":"
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(whole)}"
     tail = server.get("/dumps/dataset.nq.gz", headers={"Range": "bytes=-10"})
     assert tail.status_code == 206 and tail.content == built.file("dataset.nq.gz").read_bytes()[-10:]
@@ -130,6 +132,23 @@ def test_only_the_files_of_the_manifest_are_served(server, built, path):
         assert "manifest.json" not in location and "passwd" not in location
 
 
+class PatientServer(LiveServer):
+    """conftest's LiveServer, but a slow first answer (workers still booting on a busy
+    machine) is waited for rather than raised."""
+
+    def _wait(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited:\n" + self.process.stdout.read())
+            try:
+                requests.get(self.url + "/robots.txt", timeout=5)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start in time")
+
+
 def test_a_harvester_never_sees_a_half_written_file_while_a_build_runs(tmp_path):
     """Serve release A, build release B into the same folder while clients download without
     pause: every body must match a complete release's manifest, and B must then be served."""
@@ -137,7 +156,7 @@ def test_a_harvester_never_sees_a_half_written_file_while_a_build_runs(tmp_path)
     releases = tmp_path / "releases"
     first = run_cli("build", "--releases", str(releases))
     assert first.returncode == 0, first.stderr
-    live = LiveServer(Settings(releases=releases))
+    live = PatientServer(Settings(releases=releases))
     drain(live)
     seen: Counter = Counter()
     bad: list[str] = []
