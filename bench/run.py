@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import driver, generate, servers, workload
+from . import driver, generate, profiling, servers, workload
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -148,27 +148,8 @@ def profile(ours: servers.Ours, request: driver.Request, args, out: Path) -> dic
     finally:
         if spy.poll() is None:
             os.killpg(spy.pid, 9)
-    own: dict[str, int] = {}
-    total: dict[str, int] = {}
-    samples = 0
-    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines() if raw.exists() else []:
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
-        if not frames:
-            continue
-        samples += n
-        own[frames[-1]] = own.get(frames[-1], 0) + n
-        for f in set(frames):
-            total[f] = total.get(f, 0) + n
-
-    def top(table, k=20):
-        return [(f, round(100 * c / samples, 1)) for f, c in sorted(table.items(), key=lambda x: -x[1])[:k]]
-    summary = {"request": request.name, "rps_while_profiled": round(result.rps, 1), "samples": samples,
-               "top_own_pct": top(own), "top_total_pct": top(total), "raw": str(raw)}
+    stats = profiling.summarize(raw, top=20)
+    summary = {"request": request.name, "rps_while_profiled": round(result.rps, 1), **stats, "raw": str(raw)}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     return summary
 
@@ -191,7 +172,7 @@ def mix_summary(cells: dict, names: list[str]) -> dict | None:
 
 
 def tables(report: dict) -> str:
-    order = [s for s in ["lodpub"] + ANCHORS if s in report["servers"]]
+    order = [s for s in ["lodpub", "lodpub-nocache"] + ANCHORS if s in report["servers"]]
     lines = [f"### Scale `{report['scale']}`: {report['build'].get('quads')} quads — "
              f"{report['machine']['nproc']} × {report['machine']['cpu']}, {report['machine']['ram_gib']} GiB",
              "",
@@ -233,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s")
-    parser.add_argument("--servers", default=",".join(["lodpub"] + ANCHORS))
+    parser.add_argument("--servers", default=",".join(["lodpub", "lodpub-nocache"] + ANCHORS))
     parser.add_argument("--profile", action="store_true", help="py-spy our server on a document GET and a query")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -292,6 +273,22 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
             report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
             print(f"lodpub failed: {error}", flush=True)
+
+    if "lodpub-nocache" in wanted:
+        # the same server with its SPARQL result cache off: what evaluating each query costs
+        ours = servers.Ours(work, root, Path(report["build"]["releases"]), name="lodpub-nocache",
+                            env={"LODPUB_SPARQL_CACHE_BYTES": "0"})
+        try:
+            with ours:
+                entry = record(ours, run_cells(ours, requests_for(ours, items, set()), args, set(sparql_names)))
+                if args.profile and "join-4-patterns" in sparql_names:
+                    args.results.mkdir(parents=True, exist_ok=True)
+                    entry["profiles"] = [profile(ours, requests_for(ours, items, set())["join-4-patterns"], args,
+                                                 args.results / f"profile-{scale}-nocache-join-4-patterns")]
+            entry["peak_rss_mb"] = ours.peak_rss_mb
+        except Exception as error:  # noqa: BLE001
+            report["servers"]["lodpub-nocache"] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"lodpub-nocache failed: {error}", flush=True)
 
     makers = {
         "bare-flask": lambda: servers.BareFlask(work, files),
