@@ -20,6 +20,7 @@ from pathlib import Path
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SH, SKOS, XSD
 
+from .config import PROJECT_ROOT
 from .statistics import Statistics
 
 VOID = Namespace("http://rdfs.org/ns/void#")
@@ -57,7 +58,10 @@ PREFIXES = {
 
 
 def catalog_file(root: Path) -> Path:
-    return root / CATALOG_FILE
+    """``{root}/catalog/dataset.ttl``; a source tree without one (e.g. a test's copy of data/)
+    uses this project's."""
+    own = root / CATALOG_FILE
+    return own if own.is_file() else PROJECT_ROOT / CATALOG_FILE
 
 
 def load_catalog(root: Path, base: str) -> Graph:
