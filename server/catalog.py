@@ -281,12 +281,17 @@ def script_json(data: dict) -> str:
 # ------------------------------------------------------------------------------------------
 def _page(template: str, pub: Publication, tag: str, **extra) -> Response:
     lang = chosen_language()
+    negotiated = language_was_negotiated()
+    host = request.host_url.rstrip("/")
+    # Absolute URLs for canonical and hreflang links (Google wants them fully qualified); a page
+    # asked for in one language (?lang=) is its own canonical, the negotiated one is x-default.
+    here = host + request.path
     body = render_template(template, lang=lang, dir=direction(lang), t=messages(lang), v=view(pub, lang),
                            languages=[(code, NATIVE_NAMES[code]) for code in LANGUAGES], rtl=lang in RTL,
-                           **extra)
+                           here=here, canonical=here if negotiated else f"{here}?lang={lang}", **extra)
     response = Response(body, mimetype="text/html")
     response.content_language = lang
-    return _vary(_conditional(response, pub, f"{tag}-{lang}"), html=True)
+    return _vary(_conditional(response, pub, f"{tag}-{lang}{'-negotiated' if negotiated else ''}"), html=True)
 
 
 @blueprint.get("/")

@@ -159,3 +159,26 @@ def test_dataset_description_page_for_people(server, built):
         if name.startswith("dataset."):
             assert described["sha256"] in response.text
     assert dataset_jsonld(response.text)["version"] == built.version
+
+
+class HeadLinks(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "link":
+            self.links.append(dict(attrs))
+
+
+@pytest.mark.parametrize("path", ["/", "/dataset"])
+def test_canonical_and_hreflang_links_are_absolute_and_complete(server, path):
+    for query, canonical in [("", server.url + path), ("?lang=ru", f"{server.url}{path}?lang=ru")]:
+        response = server.get(path + query, headers={"Accept": "text/html"})
+        parser = HeadLinks()
+        parser.feed(response.text)
+        alternates = {link["hreflang"]: link["href"] for link in parser.links
+                      if link.get("rel") == "alternate" and "hreflang" in link}
+        assert alternates == {"x-default": server.url + path,
+                              **{lang: f"{server.url}{path}?lang={lang}" for lang in LANGUAGES}}
+        assert [link["href"] for link in parser.links if link.get("rel") == "canonical"] == [canonical]
