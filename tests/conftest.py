@@ -4,10 +4,12 @@ Tests talk to the server over real HTTP, as users' clients do.
 """
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,13 +56,25 @@ class LiveServer:
             [sys.executable, "-m", "server.cli", "serve", "--no-build", "--port", str(self.port),
              "--workers", str(workers)],
             cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Drain the server's output (gunicorn's access log) so that a full pipe never blocks it.
+        self.output: collections.deque[str] = collections.deque(maxlen=2000)
+        threading.Thread(target=self._drain, daemon=True).start()
         self._wait()
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
 
     def _wait(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("server exited:\n" + self.process.stdout.read())
+                time.sleep(0.2)
+                raise RuntimeError("server exited:\n" + self.log)
             try:
                 requests.get(self.url + "/", timeout=1)
                 return
