@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 EVALUATORS = int(os.environ.get("LODPUB_SPARQL_EVALUATORS", "4"))
 #: result cache size per worker process, bytes; 0 = no cache
 CACHE_BYTES = int(os.environ.get("LODPUB_SPARQL_CACHE_BYTES", str(32 << 20)))
+#: evaluators kept started and idle ahead of demand (the rest start when needed)
+WARM = min(2, EVALUATORS)
 
 
 class QueryTimeout(Exception):
@@ -58,12 +60,22 @@ class EvaluatorFailed(Exception):
 # Evaluator processes
 # --------------------------------------------------------------------------------------------
 
-def _evaluator_main(conn) -> None:
-    """The loop of one evaluator process: a job in, an answer out, until the pipe closes."""
+def _evaluator_main(conn, store: str | None) -> None:
+    """The loop of one evaluator process: open the store, say "ready"; then a job in, an answer
+    out, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from .sparql_results import EvaluationError, evaluate
+    from .sparql_results import EvaluationError, evaluate, open_store
     stores: dict = {}
+    if store:
+        try:
+            open_store(store, stores)
+        except OSError as error:
+            log.error("SPARQL evaluator: cannot open %s: %s", store, error)
+    try:
+        conn.send("ready")
+    except OSError:
+        return
     while True:
         try:
             job = conn.recv()
@@ -81,14 +93,22 @@ def _evaluator_main(conn) -> None:
             return
 
 
+#: how long a new evaluator may take to start and open the store
+START_TIMEOUT = 30.0
+
+
 class _Evaluator:
-    def __init__(self, context):
+    def __init__(self, context, store: str | None):
         parent, child = context.Pipe(duplex=True)
         self.conn = parent
-        self.process = context.Process(target=_evaluator_main, args=(child,), daemon=True,
+        self.process = context.Process(target=_evaluator_main, args=(child, store), daemon=True,
                                        name="lodpub-sparql-evaluator")
         self.process.start()
         child.close()
+        # not counted in any query's time: wait until it has started and opened the store
+        if not (parent.poll(START_TIMEOUT) and parent.recv() == "ready"):
+            self.kill()
+            raise EvaluatorFailed("the evaluator did not start")
 
     def kill(self) -> None:
         try:
@@ -109,6 +129,7 @@ class EvaluatorPool:
         self._cond = threading.Condition()
         self._context = None
         self._pid = os.getpid()
+        self._store: str | None = None  # the store the last query used (for replacements)
 
     def _ctx(self):
         if self._context is None:
@@ -117,7 +138,7 @@ class EvaluatorPool:
             self._context = context
         return self._context
 
-    def _acquire(self, deadline: float) -> _Evaluator:
+    def _acquire(self, deadline: float, store: str | None) -> _Evaluator:
         with self._cond:
             while True:
                 if self._idle:
@@ -130,7 +151,7 @@ class EvaluatorPool:
                     raise ServerBusy()
                 self._cond.wait(remaining)
         try:
-            return _Evaluator(self._ctx())
+            return _Evaluator(self._ctx(), store)
         except BaseException:
             with self._cond:
                 self._count -= 1
@@ -143,16 +164,19 @@ class EvaluatorPool:
             self._cond.notify()
 
     def _discard(self, evaluator: _Evaluator) -> None:
+        """Kill an evaluator, and start its replacement in the background at once."""
         evaluator.kill()
         with self._cond:
             self._count -= 1
             self._cond.notify()
+        threading.Thread(target=self.warm, args=(WARM,), daemon=True, name="sparql-replace").start()
 
     def run(self, job: dict, timeout: float):
-        """The evaluator's answer to `job`, or QueryTimeout after `timeout` seconds (the
-        evaluator is then killed), ServerBusy if no evaluator was free in that time."""
+        """The evaluator's answer to `job`, or QueryTimeout after `timeout` seconds of evaluation
+        (the evaluator is then killed), ServerBusy if no evaluator was free within `timeout`."""
+        self._store = job["store"]
+        evaluator = self._acquire(time.monotonic() + timeout, job["store"])
         deadline = time.monotonic() + timeout
-        evaluator = self._acquire(deadline)
         try:
             evaluator.conn.send(job)
             if evaluator.conn.poll(max(0.0, deadline - time.monotonic())):
@@ -172,6 +196,23 @@ class EvaluatorPool:
         self._release(evaluator)
         return answer
 
+    def warm(self, idle: int, store: str | None = None) -> None:
+        """Start evaluators now until `idle` of them wait for work (within the pool's size), so
+        that no query waits for a process to start."""
+        while True:
+            with self._cond:
+                if len(self._idle) >= idle or self._count >= self.size:
+                    return
+                self._count += 1
+            try:
+                evaluator = _Evaluator(self._ctx(), store or self._store)
+            except Exception:
+                log.exception("could not start a SPARQL evaluator")
+                with self._cond:
+                    self._count -= 1
+                return
+            self._release(evaluator)
+
     def close(self) -> None:
         with self._cond:
             idle, self._idle = self._idle, []
@@ -182,6 +223,17 @@ class EvaluatorPool:
 
 _pool: EvaluatorPool | None = None
 _pool_lock = threading.Lock()
+
+
+_warmed: set = set()
+
+
+def warm_up_once(store: str) -> None:
+    """In the background, once per process: start the evaluators before the first query."""
+    if os.getpid() in _warmed:
+        return
+    _warmed.add(os.getpid())
+    threading.Thread(target=pool().warm, args=(WARM, store), daemon=True, name="sparql-warm-up").start()
 
 
 def pool() -> EvaluatorPool:

@@ -42,8 +42,15 @@ FORMAT_CHOICES = (("json", "JSON"), ("xml", "XML"), ("csv", "CSV"), ("tsv", "TSV
 
 @blueprint.route("/sparql", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
 def endpoint():
+    # the first /sparql request of a worker starts its evaluators
+    query_limits.warm_up_once(str(publication().release.path / "store"))
     if request.method == "OPTIONS":
         return _preflight()
+    limit = settings().max_request_bytes
+    if len(request.query_string) > limit:
+        return _problem(414, "URI Too Long",
+                        f"The request URI is longer than this endpoint's limit of {limit} bytes; "
+                        "send a long query by POST (application/sparql-query or a form).", limit_bytes=limit)
     try:
         operation = operation_from(request)
         if operation.query is None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from flask import Request
+if TYPE_CHECKING:  # the evaluator processes import this module without Flask
+    from flask import Request
 
 #: https://www.w3.org/TR/sparql11-query/#rIRIREF (no spaces: `?a < ?b` is an operator)
 _TOKEN = re.compile(r"""

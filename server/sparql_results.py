@@ -35,16 +35,22 @@ class EvaluationError(Exception):
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
 
 
+def open_store(path: str, stores: dict) -> ox.Store:
+    """The release's store, opened read-only once per evaluator (one release at a time)."""
+    store = stores.get(path)
+    if store is None:
+        stores.clear()
+        store = stores[path] = ox.Store.read_only(path)
+    return store
+
+
 def evaluate(job: dict, stores: dict) -> dict:
     """Evaluate `job` (a plain dict, sent over a pipe) and return the serialised answer.
 
     job: store, query, base, default_graphs, named_graphs, union, media_type, max_rows, link, base_prefixes
     returns: {"body": bytes, "rows": int, "truncated": bool, "form": str}
     """
-    store = stores.get(job["store"])
-    if store is None:
-        stores.clear()  # one release at a time
-        store = stores[job["store"]] = ox.Store.read_only(job["store"])
+    store = open_store(job["store"], stores)
     options: dict = {"base_iri": job.get("base")}
     if job["default_graphs"] or job["named_graphs"]:
         options["default_graph"] = [ox.NamedNode(g) for g in job["default_graphs"]]

@@ -15,10 +15,16 @@ from SPARQLWrapper import (CSV, JSON, JSONLD, POST, POSTDIRECTLY, RDFXML, TSV, T
                            SPARQLWrapper)
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
-from .test_sparql_support import (csv_rows, parse_graph, parse_results, reference_csv, reference_graph,
+from .test_sparql_support import (csv_rows, shared_server, parse_graph, parse_results, reference_csv, reference_graph,
                                  reference_select, solution_rows, without_bnode_labels)
 
 BASE = "https://w3id.org/un-meetings/"
+
+
+@pytest.fixture(scope="module")
+def server(built, settings):
+    return shared_server(settings)
+
 SELECT = f"""PREFIX schema: <https://schema.org/>
 PREFIX unm: <{BASE}ontology#>
 SELECT ?commission ?name ?position WHERE {{
@@ -342,3 +348,9 @@ def test_results_carry_literals_exactly(server):
     (row,) = rows
     assert row[:3] == ('x\ty\n"z",', "é", "1.5") and row[3].startswith("_:")
     assert response.content.endswith(b"\r\n")
+
+
+def test_413_with_the_default_limit(server):
+    body = b"ASK {}" + b" " * (1_000_001)
+    response = requests.post(server.url + "/sparql", data=body, headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 413

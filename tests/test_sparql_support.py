@@ -6,18 +6,21 @@ Oxigraph stores integer-derived datatypes (xsd:positiveInteger ...) as xsd:integ
 """
 from __future__ import annotations
 
+import atexit
 import io
-import json
-import os
+import time
 from collections import Counter
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.namespace import XSD
 from rdflib.query import Result
 
-from server.config import PROJECT_ROOT, Settings
+from server.config import PROJECT_ROOT
+
+from .conftest import LiveServer
 
 QUERIES = sorted((PROJECT_ROOT / "queries").glob("*.rq"))
 INTEGER_SUBTYPES = {XSD.positiveInteger, XSD.nonNegativeInteger, XSD.negativeInteger, XSD.nonPositiveInteger,
@@ -25,6 +28,43 @@ INTEGER_SUBTYPES = {XSD.positiveInteger, XSD.nonNegativeInteger, XSD.negativeInt
                     XSD.unsignedShort, XSD.unsignedByte}
 
 _reference_cache: dict = {}
+SIMPLE = "ASK { ?s ?p ?o }"
+
+
+class SparqlServer(LiveServer):
+    """A LiveServer that waits for /sparql itself, patiently (a busy machine starts slowly)."""
+
+    def _wait(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited:\n" + self.process.stdout.read())
+            try:
+                requests.get(self.url + "/sparql", params={"query": SIMPLE}, timeout=10)
+            except requests.RequestException:
+                time.sleep(0.1)
+                continue
+            # reach every worker, so that each starts its evaluators before the tests
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i: requests.get(self.url + "/sparql", params={"query": SIMPLE + f" #{i}"},
+                                                     timeout=30), range(16)))
+            time.sleep(1)
+            return
+        self.stop()
+        raise RuntimeError("server did not start in time")
+
+
+_shared: dict = {}
+
+
+def shared_server(settings) -> SparqlServer:
+    """One live server on the session's build for every SPARQL test module (like conftest's
+    `server`, but waiting for /sparql patiently: a loaded machine starts slowly)."""
+    if "server" not in _shared:
+        live = SparqlServer(settings)
+        atexit.register(live.stop)
+        _shared["server"] = live
+    return _shared["server"]
 
 
 def reference_dataset(release) -> Dataset:

@@ -1,0 +1,155 @@
+"""Limits of /sparql on live servers started with low limits: the time limit (a runaway query is
+stopped while others are answered), the row cap, request sizes, per-client concurrency."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from .test_sparql_support import SparqlServer, csv_rows, parse_graph, parse_results
+
+#: 1626^3 solutions before the first answer: runs for minutes unless stopped
+RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+#: a property-path runaway, as ORDER BY must see every solution before the first
+RUNAWAY_PATH = "SELECT ?a ?d WHERE { ?a (<urn:x>|!<urn:x>)* ?b . ?c (<urn:x>|!<urn:x>)* ?d } ORDER BY ?a ?d"
+SIMPLE = "ASK { ?s ?p ?o }"
+
+
+def _live(settings, **env) -> SparqlServer:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        return SparqlServer(settings)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def limited(built, settings):
+    """A server with a 2 s time limit, 5 result rows, 4 kB requests."""
+    live = _live(settings, LODPUB_QUERY_TIMEOUT=2, LODPUB_MAX_RESULT_ROWS=5, LODPUB_MAX_REQUEST_BYTES=4096,
+                 LODPUB_SPARQL_CACHE_BYTES=0)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(built, settings):
+    """A server allowing one query at a time per client, with a 2 s time limit."""
+    live = _live(settings, LODPUB_QUERY_TIMEOUT=2, LODPUB_MAX_CONCURRENT_QUERIES_PER_CLIENT=1,
+                 LODPUB_SPARQL_CACHE_BYTES=0)
+    yield live
+    live.stop()
+
+
+@pytest.mark.parametrize("runaway", [RUNAWAY, RUNAWAY_PATH], ids=["cartesian-count", "path-order-by"])
+def test_runaway_query_is_stopped_while_a_simple_query_answers_quickly(limited, runaway):
+    url = limited.url + "/sparql"
+    requests.get(url, params={"query": SIMPLE})  # warm up the evaluators
+    outcome = {}
+
+    def slow():
+        started = time.monotonic()
+        outcome["response"] = requests.get(url, params={"query": runaway}, timeout=30)
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.2)
+    quick = []
+    for _ in range(3):  # every simple query during the runaway one answers fast
+        started = time.monotonic()
+        response = requests.get(url, params={"query": SIMPLE}, timeout=30)
+        quick.append(time.monotonic() - started)
+        assert response.status_code == 200 and response.json()["boolean"] is True
+    thread.join()
+    assert max(quick) < 1.0, quick
+    response = outcome["response"]
+    assert response.status_code == 503
+    problem = response.json()
+    assert problem["title"] == "Query timed out"
+    assert problem["time_limit_seconds"] == 2.0
+    assert "time limit of 2 seconds" in problem["detail"]
+    assert 1.9 < outcome["seconds"] < 6.0, outcome["seconds"]
+
+
+def test_after_timeouts_the_server_still_answers(limited):
+    url = limited.url + "/sparql"
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda _: requests.post(url, data={"query": RUNAWAY}, timeout=30).status_code, range(4)))
+    assert statuses == [503] * 4
+    started = time.monotonic()
+    for _ in range(20):
+        assert requests.get(url, params={"query": SIMPLE}).status_code == 200
+    assert time.monotonic() - started < 5
+
+
+def test_row_cap_is_explicit_never_silent(limited):
+    url = limited.url + "/sparql"
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"
+    response = requests.get(url, params={"query": query})
+    assert response.status_code == 200
+    assert response.headers["X-Result-Truncated"] == "true"
+    assert response.headers["X-Result-Row-Limit"] == "5"
+    assert "result-row-limit" in response.headers["Link"]
+    data = response.json()
+    assert len(data["results"]["bindings"]) == 5
+    assert data["head"]["link"] == [limited.url + "/sparql#result-row-limit"]
+    response = requests.get(url, params={"query": query, "format": "xml"})
+    assert response.headers["X-Result-Truncated"] == "true"
+    assert b'<link href="' in response.content
+    assert len(list(parse_results(response.content, "application/sparql-results+xml"))) == 5
+    response = requests.get(url, params={"query": query, "format": "csv"})
+    header, rows = csv_rows(response.content)
+    assert header == ["s", "p", "o"] and sum(rows.values()) == 5
+    response = requests.get(url, params={"query": "CONSTRUCT WHERE { ?s ?p ?o }"})
+    assert response.headers["X-Result-Truncated"] == "true"
+    assert len(parse_graph(response.content, "text/turtle")) == 5
+    assert response.content.startswith(b"# Truncated")
+    # exactly the cap, or under it: not truncated
+    for limit in (5, 4):
+        response = requests.get(url, params={"query": query + f" LIMIT {limit}"})
+        assert "X-Result-Truncated" not in response.headers
+        assert "link" not in response.json()["head"]
+        assert len(response.json()["results"]["bindings"]) == limit
+
+
+def test_request_size_limits(limited):
+    url = limited.url + "/sparql"
+    big = "ASK { ?s ?p ?o }" + " " * 5000
+    response = requests.post(url, data=big.encode(), headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 413
+    response = requests.post(url, data={"query": big})
+    assert response.status_code == 413
+    # a GET over the size limit: 414 from the endpoint; over the HTTP server's line limit: 414 too
+    response = requests.get(url, params={"query": big})
+    assert response.status_code == 414
+    response = requests.get(url, params={"query": "ASK {}" + " " * 20000})
+    assert response.status_code == 414
+    # under the limit: answered
+    assert requests.post(url, data=SIMPLE.encode(), headers={"Content-Type": "application/sparql-query"}).status_code == 200
+
+
+def test_per_client_concurrency_limit_answers_429_with_retry_after(one_at_a_time):
+    url = one_at_a_time.url + "/sparql"
+    requests.get(url, params={"query": SIMPLE})
+    with ThreadPoolExecutor(3) as pool:
+        slow = pool.submit(requests.post, url, data={"query": RUNAWAY}, timeout=30)
+        time.sleep(0.3)
+        others = [pool.submit(requests.get, url, params={"query": SIMPLE + f" # {i}"}, timeout=30) for i in range(2)]
+        responses = [f.result() for f in others]
+        assert slow.result().status_code == 503
+    for response in responses:
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "1"
+        assert response.json()["limit"] == 1
+    # once the running query is over, the client may query again
+    assert requests.get(url, params={"query": SIMPLE}).status_code == 200
