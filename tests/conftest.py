@@ -78,7 +78,7 @@ class LiveServer:
             try:
                 requests.get(self.url + "/", timeout=1)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or no worker ready yet
                 time.sleep(0.1)
         raise RuntimeError("server did not start in time")
 
