@@ -98,6 +98,9 @@ class Page:
             return text, (lang or None)
         return self.compact(iri), None
 
+    def has_title(self, subject) -> bool:
+        return bool(self.texts(subject, TITLE_PROPERTIES)) or subject.value in self.labels
+
     def compact(self, iri: str) -> str:
         best = None
         for prefix, ns in self.prefixes.items():
@@ -123,12 +126,18 @@ class Page:
                 continue
             rows.append(self.row(subject, predicate, objects, depth, (*parents, subject)))
         position = next((o.value for o in props.get(SCHEMA + "position", [])), None)
+        types = [self.link(t) for t in props.get(RDF_TYPE, []) if isinstance(t, ox.NamedNode)]
+        if isinstance(subject, ox.NamedNode) and title_lang is None and not self.has_title(subject):
+            # an untitled part (an objective, a point): "Objective 3", named by its own type
+            own = [t for t in types if t["iri"].startswith(self.base)] or types
+            if own:
+                title, title_lang = (f"{own[0]['text']} {position}" if position else own[0]["text"]), own[0]["lang"]
         node = {
             "iri": subject.value if isinstance(subject, ox.NamedNode) else None,
             "href": self.href(subject.value) if isinstance(subject, ox.NamedNode) else None,
             "anchor": _anchor(subject.value) if isinstance(subject, ox.NamedNode) else None,
             "title": title, "title_lang": title_lang, "title_dir": _dir(title_lang),
-            "types": [self.link(t) for t in props.get(RDF_TYPE, []) if isinstance(t, ox.NamedNode)],
+            "types": types,
             "rows": rows, "position": position, "when": self.when(subject),
         }
         return node

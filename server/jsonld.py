@@ -152,8 +152,39 @@ def framed(expanded_form: list, root: str, loader: Loader) -> dict:
     Things that only point *to* the root (incoming links) are not reachable, so not in it."""
     frame = {"@context": loader.url, "@id": root, "@embed": "@once"}
     result = jsonld.frame(expanded_form, frame, {"documentLoader": loader, "omitGraph": True})
+    _prefer_embedding(result)
     _order_by_position(result)
     return result
+
+
+#: (our property, the schema.org property materialised next to it): a thing linked by both is
+#: embedded under ours and referred to by id under the other (the triples are the same).
+PREFERRED = (("hasPoint", "hasPart"), ("hasOutcomeDocument", "subjectOf"), ("partOfProject", "superEvent"),
+             ("subject", "about"))
+
+
+def _prefer_embedding(node: Any) -> None:
+    if isinstance(node, list):
+        for value in node:
+            _prefer_embedding(value)
+        return
+    if not isinstance(node, dict):
+        return
+    for ours, theirs in PREFERRED:
+        if ours in node and theirs in node:
+            mine, other = _as_list(node[ours]), _as_list(node[theirs])
+            embedded = {v.get("id"): v for v in other if isinstance(v, dict) and "id" in v}
+            moved = [embedded[v] if isinstance(v, str) and v in embedded else v for v in mine]
+            moved_ids = {v["id"] for v in moved if isinstance(v, dict) and v.get("id") in embedded}
+            rest = [v["id"] if isinstance(v, dict) and v.get("id") in moved_ids else v for v in other]
+            node[ours] = moved if isinstance(node[ours], list) else moved[0]
+            node[theirs] = rest if isinstance(node[theirs], list) else rest[0]
+    for value in node.values():
+        _prefer_embedding(value)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _order_by_position(node: Any) -> None:
