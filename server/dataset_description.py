@@ -250,23 +250,31 @@ def _local_name(iri: str) -> str:
     return re.split(r"[#/]", iri)[-1].lower()
 
 
-def count_focus_nodes(shapes: Graph, data: Graph) -> tuple[int, int]:
-    """(number of shapes, number of distinct focus nodes their targets select in `data`)."""
+def count_focus_nodes(shapes: Graph, store) -> tuple[int, int]:
+    """(number of shapes, number of distinct focus nodes their targets select), the targets read
+    from the shapes graph and evaluated by SPARQL over the built store (the union of its graphs,
+    which is what was validated: the data and the ontology)."""
     node_shapes = set(shapes.subjects(RDF.type, SH.NodeShape)) | set(shapes.subjects(RDF.type, SH.PropertyShape))
-    focus: set = set()
-
-    def instances(cls):
-        classes = {cls} | set(data.transitive_subjects(RDFS.subClassOf, cls))
-        return {s for c in classes for s in data.subjects(RDF.type, c)}
-
+    classes, nodes, subjects_of, objects_of = set(), set(), set(), set()
     for shape in node_shapes:
-        for cls in shapes.objects(shape, SH.targetClass):
-            focus |= instances(cls)
+        classes |= set(shapes.objects(shape, SH.targetClass))
         if (shape, RDF.type, RDFS.Class) in shapes or (shape, RDF.type, OWL.Class) in shapes:
-            focus |= instances(shape)
-        focus |= set(shapes.objects(shape, SH.targetNode))
-        for p in shapes.objects(shape, SH.targetSubjectsOf):
-            focus |= set(data.subjects(p, None))
-        for p in shapes.objects(shape, SH.targetObjectsOf):
-            focus |= set(data.objects(None, p))
-    return len(node_shapes), len(focus)
+            classes.add(shape)  # implicit class target
+        nodes |= set(shapes.objects(shape, SH.targetNode))
+        subjects_of |= set(shapes.objects(shape, SH.targetSubjectsOf))
+        objects_of |= set(shapes.objects(shape, SH.targetObjectsOf))
+    values = lambda terms: " ".join(sorted(t.n3() for t in terms))  # noqa: E731
+    parts = []
+    if classes:
+        parts.append(f"{{ VALUES ?c {{ {values(classes)} }} ?f a/<{RDFS.subClassOf}>* ?c }}")
+    if nodes:
+        parts.append(f"{{ VALUES ?f {{ {values(nodes)} }} }}")
+    if subjects_of:
+        parts.append(f"{{ VALUES ?p {{ {values(subjects_of)} }} ?f ?p [] }}")
+    if objects_of:
+        parts.append(f"{{ VALUES ?p {{ {values(objects_of)} }} [] ?p ?f }}")
+    if not parts:
+        return len(node_shapes), 0
+    query = f"SELECT (COUNT(DISTINCT ?f) AS ?n) WHERE {{ {' UNION '.join(parts)} }}"
+    row = next(iter(store.query(query, use_default_graph_as_union=True)))
+    return len(node_shapes), int(row[0].value)

@@ -114,8 +114,9 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
     files = {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()}
     created = now.isoformat().replace("+00:00", "Z")
     first_issued = (previous.manifest.get("first_issued") or previous.manifest["created"]) if previous else created
+    store = ox.Store.read_only(str(folder / STORE_DIR))
     shapes_count, focus_nodes = dataset_description.count_focus_nodes(
-        graph_from_quads(loading.all_quads(sources.shapes)), graph_from_quads(data_quads))
+        graph_from_quads(loading.all_quads(sources.shapes)), store)
     validation = {
         "conforms": sources.report.conforms,
         "results": len(sources.report.violations),
@@ -123,7 +124,6 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
         "shapes": shapes_count,
         "focus_nodes": focus_nodes,
     }
-    store = ox.Store.read_only(str(folder / STORE_DIR))
     stats = statistics.compute(store, settings.base)
     del store
     description = dataset_description.describe(

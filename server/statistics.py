@@ -65,8 +65,8 @@ def compute(store: ox.Store, base: str) -> Statistics:
     stats = Statistics(
         triples=_count(store, f"SELECT (COUNT(*) AS ?n) WHERE {_DISTINCT}"),
         quads=_count(store, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"),
-        entities=_count(store, f"""SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{
-            ?s ?p ?o FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{id_space}")) }}"""),
+        entities=_count(store, f"""SELECT (COUNT(*) AS ?n) WHERE {{
+            {{ SELECT DISTINCT ?s WHERE {{ ?s ?p ?o }} }} FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{id_space}")) }}"""),
         distinct_subjects=_count(store, "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }"),
         distinct_objects=_count(store, "SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { ?s ?p ?o }"),
         properties=_count(store, "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?s ?p ?o }"),
@@ -78,13 +78,18 @@ def compute(store: ox.Store, base: str) -> Statistics:
         SELECT ?p (COUNT(*) AS ?n) WHERE {_DISTINCT} GROUP BY ?p ORDER BY ?p""")}
     stats.graphs = {g: int(n) for g, n in _rows(store, """
         SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g ORDER BY ?g""")}
-    for key, namespace in LINK_TARGETS.items():
-        for predicate, n in _rows(store, f"""
-                SELECT ?p (COUNT(*) AS ?n) WHERE {{ {_DISTINCT}
-                  FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}")
-                         && isIRI(?o) && STRSTARTS(STR(?o), "{namespace}")) }}
-                GROUP BY ?p ORDER BY ?p"""):
-            stats.linksets[(key, predicate)] = int(n)
+    # Links: first the distinct IRI objects in the external namespaces (few), then the
+    # distinct triples from our subjects to them, by predicate.
+    targets = {o: key for (o,) in _rows(store, "SELECT DISTINCT ?o WHERE { ?s ?p ?o FILTER(isIRI(?o)) }")
+               for key, namespace in LINK_TARGETS.items() if o.startswith(namespace)}
+    if targets:
+        values = " ".join(f"<{o}>" for o in sorted(targets))
+        for predicate, target, n in _rows(store, f"""
+                SELECT ?p ?o (COUNT(DISTINCT ?s) AS ?n) WHERE {{ VALUES ?o {{ {values} }} ?s ?p ?o
+                  FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}")) }} GROUP BY ?p ?o"""):
+            key = (targets[target], predicate)
+            stats.linksets[key] = stats.linksets.get(key, 0) + int(n)
+        stats.linksets = dict(sorted(stats.linksets.items()))
     stats.vocabularies = sorted({_namespace(iri, base) for iri in
                                  [*stats.class_partitions, *stats.property_partitions]})
     stats.example_resources = [s for (s,) in _rows(store, f"""
