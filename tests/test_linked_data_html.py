@@ -1,0 +1,177 @@
+"""HTML pages for people and search engines: language, direction, links, schema.org, escaping."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from server.config import PROJECT_ROOT, Settings
+from tests.conftest import LiveServer, run_cli
+from tests.test_linked_data_helpers import BASE, MEETING, RDF_TYPES, Html
+
+LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+
+
+def _page(server, path, **headers):
+    response = server.get(path, headers={"Accept": "text/html", **headers})
+    assert response.status_code == 200, (path, response.status_code)
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    return response, Html(response.text)
+
+
+def test_language_from_query_then_accept_language_then_arabic(server):
+    response, page = _page(server, f"/doc/{MEETING}?lang=en", **{"Accept-Language": "fr"})
+    assert page.find("html")[0] == {"lang": "en", "dir": "ltr"}
+    assert response.headers["Content-Language"] == "en"
+    assert "Accept-Language" not in response.headers["Vary"]  # ?lang= decided, not the header
+    assert page.text("h1").startswith("Localization and implementation of the New Urban Agenda")
+
+    response, page = _page(server, f"/doc/{MEETING}", **{"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.5"})
+    assert page.find("html")[0]["lang"] == "fr"
+    assert "Accept-Language" in response.headers["Vary"] and "Accept" in response.headers["Vary"]
+    assert page.text("h1").startswith("Localisation et mise en œuvre du Nouveau Programme pour les villes")
+
+    response, page = _page(server, f"/doc/{MEETING}", **{"Accept-Language": "de"})
+    assert page.find("html")[0] == {"lang": "ar", "dir": "rtl"}
+    assert page.text("h1").startswith("توطين الخطة الحضرية الجديدة وتنفيذها")
+
+
+def test_text_missing_in_the_language_falls_back_to_arabic_then_english(server):
+    # the outcome points have Arabic (source) and English (translation) only
+    _, page = _page(server, "/doc/outcome-point/nua-regional-commissions-2022-1?lang=ru")
+    texts = [a for a in page.find("p") if a.get("lang")]
+    assert texts and texts[0]["lang"] == "ar" and texts[0]["dir"] == "rtl"
+
+
+def test_language_switcher(server):
+    _, page = _page(server, f"/doc/{MEETING}?lang=ar")
+    links = {a["hreflang"]: a for a in page.find("a") if a.get("hreflang")}
+    assert set(links) == set(LANGUAGES)
+    assert links["en"]["href"] == "?lang=en" and links["ar"].get("aria-current") == "true"
+    natives = page.text("nav")
+    for name in ("العربية", "中文", "English", "Français", "Русский", "Español"):
+        assert name in natives
+
+
+def test_head_links_for_search_engines(server):
+    _, page = _page(server, f"/doc/{MEETING}?lang=en")
+    canonical = BASE + "doc/" + MEETING
+    assert page.find("link", rel="canonical")[0]["href"] == canonical + "?lang=en"
+    hreflang = {a["hreflang"]: a["href"] for a in page.find("link", rel="alternate") if a.get("hreflang")}
+    assert hreflang == {**{code: f"{canonical}?lang={code}" for code in LANGUAGES}, "x-default": canonical}
+    types = {a["type"]: a["href"] for a in page.find("link", rel="alternate") if a.get("type")}
+    assert types == {media: f"/doc/{MEETING}.{ext}" for ext, media in RDF_TYPES.items()}
+    description = page.find("meta", name="description")[0]["content"]
+    assert description.startswith("This high-level meeting")
+
+
+def test_meeting_embeds_a_schema_org_event(server):
+    _, page = _page(server, f"/doc/{MEETING}?lang=en")
+    scripts = [body for attrs, body in page.scripts if attrs.get("type") == "application/ld+json"]
+    assert len(scripts) == 1
+    event = json.loads(scripts[0])
+    assert event["@context"] == "https://schema.org" and event["@type"] == "Event"
+    assert event["name"].startswith("Localization and implementation")
+    assert event["startDate"] == "2022-04-28T10:00:00+03:00" and event["endDate"] == "2022-04-28T16:00:00+03:00"
+    assert event["eventStatus"] == "https://schema.org/EventScheduled"
+    assert event["eventAttendanceMode"] == "https://schema.org/OfflineEventAttendanceMode"
+    assert event["location"]["@type"] == "Place" and event["location"]["name"] == "United Nations Headquarters"
+    address = event["location"]["address"]
+    assert address["@type"] == "PostalAddress" and address["addressLocality"] == "New York"
+    assert address["addressCountry"] == "US" and address["streetAddress"]
+    assert len(event["organizer"]) == 5 and all(o["@type"] in ("Organization", "GovernmentOrganization") and o["name"]
+                                                  for o in event["organizer"])
+    assert event["description"].startswith("This high-level meeting")
+    assert "image" not in event  # none exists in the data
+
+
+def test_organisation_embeds_a_schema_org_organization(server):
+    _, page = _page(server, "/doc/organization/escwa?lang=en")
+    data = json.loads(next(body for attrs, body in page.scripts if attrs.get("type") == "application/ld+json"))
+    assert data["@type"] in ("Organization", "GovernmentOrganization")
+    assert data["name"] == "Economic and Social Commission for Western Asia"
+    assert data["sameAs"].startswith("http://www.wikidata.org/entity/Q")
+    # incoming links: the meetings it organised, linked on this host
+    hrefs = {a["href"] for a in page.find("a")}
+    assert f"/doc/{MEETING}?lang=en" in hrefs
+
+
+def test_meeting_page_content(server):
+    response, page = _page(server, f"/doc/{MEETING}?lang=en")
+    text = response.text
+    # dates in the meeting's own offset and zone, in a human format
+    assert "Thursday, April 28, 2022" in text and "Asia/Beirut" in text and "UTC+03:00" in text
+    assert page.find("time", datetime="2022-04-28T10:00:00+03:00")
+    # objectives and outcome points in position order
+    for prefix, count in (("objective", 6), ("outcome-point", 3)):
+        positions = [text.index(f'href="/doc/{prefix}/nua-regional-commissions-2022-{n}?lang=en"')
+                     for n in range(1, count + 1)]
+        assert positions == sorted(positions), prefix
+    # property names from the ontology's labels, not IRIs
+    dts = " ".join(page.text_by_tag.get("dt", []))
+    assert "Organizer" in dts and "Start date" in dts and "has objective" in dts.lower()
+    # every linked thing stays on this host; the RDF is one click away
+    hrefs = [a["href"] for a in page.find("a") if a.get("href")]
+    assert not [h for h in hrefs if h.startswith(BASE)]
+    assert f"/doc/{MEETING}.ttl" in hrefs and f"/doc/{MEETING}.jsonld" in hrefs
+    # landmarks
+    assert page.find("main") and page.find("header") and page.find("nav")
+
+
+def test_arabic_page_is_right_to_left_with_arabic_labels(server):
+    _, page = _page(server, f"/doc/{MEETING}?lang=ar")
+    assert page.find("html")[0] == {"lang": "ar", "dir": "rtl"}
+    dts = " ".join(page.text_by_tag.get("dt", []))
+    assert "الجهة المنظِّمة" in dts  # schema:organizer, labelled in Arabic
+    assert "2022" in page.text("p") or "٢٠٢٢" in page.text("p")
+
+
+def test_ontology_page_documents_every_term_in_the_language(server):
+    _, page = _page(server, "/ontology?lang=fr")
+    assert page.find("html")[0]["lang"] == "fr"
+    assert page.text("h1") == "Ontologie des réunions des Nations Unies"
+    anchors = {a["id"] for a in page.find("article") if a.get("id")}
+    assert {"ExpertGroupMeeting", "hasObjective", "timeZone", "SourceGraph"} <= anchors
+    assert "Réunion de groupe d'experts" in " ".join(page.text_by_tag.get("h3", []))
+
+
+HOSTILE = "</script><script>alert(1)</script> <!-- x"
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    """A copy of the project whose meeting has a hostile English name, built and served."""
+    root = tmp_path_factory.mktemp("hostile")
+    copy_sources(root)
+    source = root / "data/meeting/source-en.ttl"
+    text = source.read_text(encoding="utf-8")
+    name = '"Localization and implementation of the New Urban Agenda: Regional Commissions high-level meeting"@en'
+    assert name in text
+    source.write_text(text.replace(name, f'"{HOSTILE}"@en'), encoding="utf-8")
+    settings = Settings(root=root, releases=root / "releases")
+    result = run_cli("build", "--root", str(root), "--releases", str(settings.releases))
+    assert result.returncode == 0, result.stderr + result.stdout
+    live = LiveServer(settings, workers=1)
+    yield live
+    live.stop()
+
+
+def copy_sources(root):
+    """The project's source folders (what a build reads) copied under `root`."""
+    for folder in ("ontology", "shapes", "data", "catalog"):
+        if (PROJECT_ROOT / folder).is_dir():
+            shutil.copytree(PROJECT_ROOT / folder, root / folder)
+
+
+def test_hostile_label_is_escaped_in_the_page_and_its_json_ld(hostile_server):
+    response, page = _page(hostile_server, f"/doc/{MEETING}?lang=en")
+    assert "<script>alert(1)" not in response.text and "<!-- x" not in response.text
+    assert page.text("h1") == HOSTILE          # shown as the text it is
+    assert HOSTILE in page.text("title")
+    scripts = page.scripts
+    assert len(scripts) == 1 and scripts[0][0].get("type") == "application/ld+json"  # no injected script
+    event = json.loads(scripts[0][1])
+    assert event["name"] == HOSTILE
+    organisation = _page(hostile_server, "/doc/organization/escwa?lang=en")[0]
+    assert "<script>alert(1)" not in organisation.text
