@@ -116,8 +116,10 @@ def _conditional(response: Response, pub: Publication, tag: str) -> Response:
     return response.make_conditional(request)
 
 
-def _vary(response: Response, html: bool) -> Response:
-    vary = ["Accept"] + (["Accept-Language"] if html and language_was_negotiated() else [])
+def _vary(response: Response, html: bool, accept: bool = True) -> Response:
+    """Vary: Accept when the format was negotiated, Accept-Language when an HTML page's
+    language was (no ?lang=)."""
+    vary = (["Accept"] if accept else []) + (["Accept-Language"] if html and language_was_negotiated() else [])
     for header in vary:
         response.vary.add(header)
     return response
@@ -291,7 +293,8 @@ def _page(template: str, pub: Publication, tag: str, **extra) -> Response:
                            here=here, canonical=here if negotiated else f"{here}?lang={lang}", **extra)
     response = Response(body, mimetype="text/html")
     response.content_language = lang
-    return _vary(_conditional(response, pub, f"{tag}-{lang}{'-negotiated' if negotiated else ''}"), html=True)
+    return _vary(_conditional(response, pub, f"{tag}-{lang}{'-negotiated' if negotiated else ''}"), html=True,
+                 accept=False)
 
 
 @blueprint.get("/")
@@ -316,8 +319,7 @@ def dataset_fixed(fmt: str):
     if fmt != "html" and fmt not in RDF_FORMATS:
         return error_response(404, "Not Found", f"No format .{fmt}: use one of .html, "
                               + ", ".join(f".{name}" for name in RDF_FORMATS) + ".")
-    response = _description(fmt)
-    return _vary(response, html=False) if fmt != "html" else response
+    return _description(fmt)  # a fixed format: no Vary: Accept (the HTML page still varies by language)
 
 
 def _description(fmt: str) -> Response:

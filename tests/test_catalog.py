@@ -219,6 +219,7 @@ def test_q_values_choose_the_format_and_unknown_types_get_406(server):
                        ("rdf", "application/rdf+xml"), ("html", "text/html")]:
         response = server.get(f"/dataset.{ext}")
         assert response.status_code == 200 and response.headers["Content-Type"].startswith(media), ext
+        assert "Accept" not in [v.strip() for v in response.headers.get("Vary", "").split(",")], ext
 
 
 def test_revalidation_answers_304(server, built):
@@ -274,3 +275,33 @@ def test_quality_report_is_published_and_linked_with_dqv(server, described, base
     assert measurements["shacl-focus-nodes"] == built.manifest["validation"]["focus_nodes"]
     jsonld = server.get("/dataset/quality", headers={"Accept": "application/ld+json"})
     assert isomorphic(Graph().parse(data=jsonld.content, format="json-ld"), report)
+
+
+def test_quality_figures_recount_from_the_published_shapes_and_data(server, described, base):
+    """Shapes and focus nodes recounted independently: rdflib over the served shapes and dump."""
+    from rdflib import Dataset
+    from rdflib.namespace import OWL, RDFS
+    shapes = Graph().parse(data=server.get("/dumps/shapes.ttl").content, format="turtle")
+    data = Dataset().parse(data=server.get("/dumps/dataset.trig").content, format="trig")
+    union = Graph()
+    for graph in data.graphs():
+        union += graph
+    all_shapes = set(shapes.subjects(RDF.type, SH.NodeShape)) | set(shapes.subjects(RDF.type, SH.PropertyShape))
+    focus = set()
+    for shape in all_shapes:
+        classes = set(shapes.objects(shape, SH.targetClass))
+        if (shape, RDF.type, RDFS.Class) in shapes or (shape, RDF.type, OWL.Class) in shapes:
+            classes.add(shape)
+        for cls in classes:
+            for sub in {cls} | set(union.transitive_subjects(RDFS.subClassOf, cls)):
+                focus |= set(union.subjects(RDF.type, sub))
+        focus |= set(shapes.objects(shape, SH.targetNode))
+        for p in shapes.objects(shape, SH.targetSubjectsOf):
+            focus |= set(union.subjects(p, None))
+        for p in shapes.objects(shape, SH.targetObjectsOf):
+            focus |= set(union.objects(None, p))
+    dataset = URIRef(base + "dataset")
+    measured = {str(described.value(m, DQV.isMeasurementOf)).rsplit("#", 1)[1]: described.value(m, DQV.value).toPython()
+                for m in described.objects(dataset, DQV.hasQualityMeasurement)}
+    assert measured["shacl-shapes"] == len(all_shapes)
+    assert measured["shacl-focus-nodes"] == len(focus)
