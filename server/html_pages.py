@@ -27,7 +27,7 @@ TITLE_PROPERTIES = (SCHEMA + "name", SKOS + "prefLabel", RDFS + "label", STANDAR
 TEXT_PROPERTIES = (SCHEMA + "text", SCHEMA + "description", SCHEMA + "abstract", SKOS + "definition",
                    STANDARD["dcterms"] + "description")
 #: Shown first, in this order; the rest follow alphabetically by label.
-FIRST = (SCHEMA + "startDate", SCHEMA + "endDate", SCHEMA + "location", SCHEMA + "organizer",
+FIRST = (SCHEMA + "name", SKOS + "prefLabel", SCHEMA + "startDate", SCHEMA + "endDate", SCHEMA + "location", SCHEMA + "organizer",
          SCHEMA + "description", SCHEMA + "text", SCHEMA + "abstract", SKOS + "definition")
 HIDDEN = {RDF_TYPE, SCHEMA + "position"}
 MAX_DEPTH = 3
@@ -169,8 +169,8 @@ class Page:
             lang = o.language or None
             datatype = o.datatype.value if not lang else None
             if datatype == XSD + "dateTime":
-                return {"kind": "date", "datetime": o.value, "text": self.human_datetime(o.value, subject),
-                        "sort": o.value}
+                text, zone = self.human_datetime(o.value, subject)
+                return {"kind": "date", "datetime": o.value, "text": text, "zone": zone, "sort": o.value}
             if datatype == XSD + "date":
                 return {"kind": "date", "datetime": o.value, "text": self.human_date(o.value), "sort": o.value}
             return {"kind": "text", "text": o.value, "lang": lang, "dir": _dir(lang), "sort": o.value,
@@ -188,22 +188,23 @@ class Page:
         except ValueError:
             return lexical
 
-    def human_datetime(self, lexical: str, subject) -> str:
+    def human_datetime(self, lexical: str, subject) -> tuple[str, str]:
+        """(date and time in the page's language, "Asia/Beirut, UTC+03:00"): the wall-clock time
+        of the literal's own offset, never converted to the reader's or the server's zone."""
         try:
             moment = datetime.fromisoformat(lexical)
         except ValueError:
-            return lexical
+            return lexical, ""
         text = f"{format_date(moment.date(), 'full', locale=self.lang)} {format_time(moment.time(), 'short', locale=self.lang)}"
-        return text + self.zone_suffix(moment, subject)
+        return text, self.zone(moment, subject)
 
-    def zone_suffix(self, moment: datetime, subject) -> str:
-        zone = [o.value for o in self.by_subject.get(subject, {}).get(STANDARD_UNM_TIMEZONE(self.base), [])]
-        parts = [*zone]
+    def zone(self, moment: datetime, subject) -> str:
+        parts = [o.value for o in self.by_subject.get(subject, {}).get(STANDARD_UNM_TIMEZONE(self.base), [])]
         if moment.tzinfo is not None:
             parts.append(_utc_offset(moment))
-        return f" ({', '.join(parts)})" if parts else ""
+        return ", ".join(parts)
 
-    def when(self, subject) -> str | None:
+    def when(self, subject) -> dict | None:
         """A one-line summary of start and end ("Thursday 28 April 2022, 10:00–16:00 (Asia/Beirut, UTC+03:00)")."""
         props = self.by_subject.get(subject, {})
         start = next((o.value for o in props.get(SCHEMA + "startDate", []) if isinstance(o, ox.Literal)), None)
@@ -217,13 +218,13 @@ class Page:
             return None
         if len(start) <= 10:
             text = self.human_date(start)
-            return f"{text} – {self.human_date(end)}" if end and end != start else text
+            return {"text": f"{text} – {self.human_date(end)}" if end and end != start else text, "zone": ""}
         text = f"{format_date(s.date(), 'full', locale=self.lang)}, {format_time(s.time(), 'short', locale=self.lang)}"
         if e and e.date() == s.date():
             text += f"–{format_time(e.time(), 'short', locale=self.lang)}"
         elif e:
             text += f" – {format_date(e.date(), 'full', locale=self.lang)}, {format_time(e.time(), 'short', locale=self.lang)}"
-        return text + self.zone_suffix(s, subject)
+        return {"text": text, "zone": self.zone(s, subject)}
 
     # the page's parts
     def incoming(self) -> list[dict]:
