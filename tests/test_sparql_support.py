@@ -15,17 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
-from rdflib.namespace import XSD
+from rdflib import namespace as _ns
 from rdflib.query import Result
+
+_XSD = _ns.XSD
 
 from server.config import PROJECT_ROOT
 
 from .conftest import LiveServer
 
 QUERIES = sorted((PROJECT_ROOT / "queries").glob("*.rq"))
-INTEGER_SUBTYPES = {XSD.positiveInteger, XSD.nonNegativeInteger, XSD.negativeInteger, XSD.nonPositiveInteger,
-                    XSD.long, XSD.int, XSD.short, XSD.byte, XSD.unsignedLong, XSD.unsignedInt,
-                    XSD.unsignedShort, XSD.unsignedByte}
+INTEGER_SUBTYPES = {_XSD.positiveInteger, _XSD.nonNegativeInteger, _XSD.negativeInteger, _XSD.nonPositiveInteger,
+                    _XSD.long, _XSD.int, _XSD.short, _XSD.byte, _XSD.unsignedLong, _XSD.unsignedInt,
+                    _XSD.unsignedShort, _XSD.unsignedByte}
 
 _reference_cache: dict = {}
 SIMPLE = "ASK { ?s ?p ?o }"
@@ -83,7 +85,7 @@ def norm(term):
     if isinstance(term, BNode):
         return "_:"
     if isinstance(term, Literal) and term.datatype in INTEGER_SUBTYPES:
-        return Literal(str(term), datatype=XSD.integer).n3()
+        return Literal(str(term), datatype=_XSD.integer).n3()
     return term.n3()
 
 
@@ -127,7 +129,7 @@ def reference_graph(release, query: str) -> Graph:
     for triple in reference_dataset(release).query(query).graph:
         s, p, o = triple
         if isinstance(o, Literal) and o.datatype in INTEGER_SUBTYPES:
-            o = Literal(str(o), datatype=XSD.integer)
+            o = Literal(str(o), datatype=_XSD.integer)
         graph.add((s, p, o))
     return graph
 
