@@ -175,11 +175,27 @@ class Page:
                 return {"kind": "date", "datetime": o.value, "text": self.human_date(o.value), "sort": o.value}
             return {"kind": "text", "text": o.value, "lang": lang, "dir": _dir(lang), "sort": o.value,
                     "long": len(o.value) > 160}
+        line = self.one_line(o) if isinstance(o, ox.BlankNode) else None
+        if line:
+            return {"kind": "text", "text": line, "lang": None, "dir": "ltr", "sort": line, "long": False}
         if isinstance(o, ox.BlankNode) or (o in self.described and depth < MAX_DEPTH and o != subject):
             nested = self.node(o, depth + 1, parents)
             return {"kind": "node", "node": nested, "sort": nested["position"] or nested["title"]}
         link = self.link(o)
         return {"kind": "link", **link, "sort": link["text"].lower()}
+
+    def one_line(self, node) -> str | None:
+        """A postal address or coordinates as people write them, on one line."""
+        props = self.by_subject.get(node, {})
+        types = {t.value for t in props.get(RDF_TYPE, [])}
+        def get(name):
+            return next((o.value for o in props.get(SCHEMA + name, []) if isinstance(o, ox.Literal)), "")
+        if SCHEMA + "PostalAddress" in types:
+            region = " ".join(x for x in (get("addressRegion"), get("postalCode")) if x)
+            return ", ".join(x for x in (get("streetAddress"), get("addressLocality"), region, get("addressCountry")) if x) or None
+        if SCHEMA + "GeoCoordinates" in types and get("latitude") and get("longitude"):
+            return f"{get('latitude')}, {get('longitude')}"
+        return None
 
     # dates
     def human_date(self, lexical: str) -> str:

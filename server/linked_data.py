@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 
 from flask import Blueprint, current_app, request
 
 from . import documents, html_pages, i18n, jsonld, representations
 from .app import error_response, publication, settings
-from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, RDF_FORMATS, choose_format, jsonld_profile
+from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, choose_format, jsonld_profile
 
 blueprint = Blueprint("linked_data", __name__)
 
@@ -147,9 +146,12 @@ def _serve(target: Target, fixed: str | None):
     negotiated = fixed is None
     fmt = BY_NAME[fixed] if fixed else choose_format(request.accept_mimetypes)
     if fmt is None:
-        return error_response(406, "Not Acceptable",
-                              "None of the media types in your Accept header is available for this document.",
-                              available=[f.media_type for f in FORMATS])
+        response = error_response(406, "Not Acceptable",
+                                  "None of the media types in your Accept header is available for this document.",
+                                  available=[f.media_type for f in FORMATS])
+        response.headers["Vary"] = "Accept"
+        response.headers["Link"] = _links(target)
+        return response
     vary = ["Accept"] if negotiated else []
     variant = ""
     query = ""
@@ -227,5 +229,3 @@ def _not_found(iri: str):
         iri=iri, links={"home": "/", "sparql": "/sparql", "ontology": "/ontology"})
 
 
-def last_modified() -> datetime:
-    return publication().created

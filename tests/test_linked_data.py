@@ -233,6 +233,8 @@ def test_jsonld_profile_by_query_parameter(server):
 def test_unsupported_accept_is_406_listing_the_types(server):
     response = server.get(f"/doc/{MEETING}", headers={"Accept": "image/png"})
     assert response.status_code == 406
+    assert "Accept" in response.headers["Vary"]
+    assert _link_targets(response)[("alternate", "text/turtle")] == f"/doc/{MEETING}.ttl"
     assert set(response.json()["available"]) >= set(RDF_TYPES.values()) | {"text/html"}
 
 
