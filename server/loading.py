@@ -75,18 +75,35 @@ def all_quads(parsed: list[ParsedFile]) -> list[ox.Quad]:
     return [quad for f in parsed for quad in f.quads]
 
 
-def locate_subject(parsed: list[ParsedFile], iri: str) -> tuple[Path, int | None] | None:
-    """File and line where `iri` is first written as a subject-like token, for error reports."""
+_RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+
+
+def locate_subject(parsed: list[ParsedFile], iri: str, predicate: str | None = None
+                   ) -> tuple[Path, int | None] | None:
+    """File and line where `iri` is written, for error reports: the file holding its
+    `predicate` triples if any, else the one typing it, else any file describing it."""
+    subject = ox.NamedNode(iri)
+    wanted = [ox.NamedNode(predicate)] if predicate and predicate.startswith("http") else []
+    for choice in (*wanted, _RDF_TYPE, None):
+        found = _locate_in(parsed, subject, choice)
+        if found:
+            return found
+    return None
+
+
+def _locate_in(parsed: list[ParsedFile], subject: ox.NamedNode, predicate: ox.NamedNode | None
+               ) -> tuple[Path, int | None] | None:
+    iri = subject.value
     for f in parsed:
-        if not any(q.subject == ox.NamedNode(iri) for q in f.quads):
+        if not any(q.subject == subject and (predicate is None or q.predicate == predicate) for q in f.quads):
             continue
         spellings = [f"<{iri}>"] + [
             f"{prefix}:{iri[len(ns):]}" for prefix, ns in f.prefixes.items() if iri.startswith(ns)
         ]
-        for number, line in enumerate(f.source.path.read_text(encoding="utf-8").splitlines(), 1):
-            if any(_token_in(line, s) for s in spellings):
-                return f.source.path, number
-        return f.source.path, None
+        lines = f.source.path.read_text(encoding="utf-8").splitlines()
+        as_subject = [n for n, line in enumerate(lines, 1) if any(line.startswith(s) for s in spellings)]
+        anywhere = [n for n, line in enumerate(lines, 1) if any(_token_in(line, s) for s in spellings)]
+        return f.source.path, (as_subject or anywhere or [None])[0]
     return None
 
 

@@ -96,18 +96,29 @@ def _violation(report: Graph, result, located_in: list[loading.ParsedFile]) -> V
         return None if value is None else str(value)
 
     focus = one(SH.focusNode) or ""
-    messages = sorted(str(m) for m in report.objects(result, SH.resultMessage))
-    english = [m for m in report.objects(result, SH.resultMessage) if getattr(m, "language", None) == "en"]
+    path = one(SH.resultPath)
     return Violation(
         focus=focus,
-        path=one(SH.resultPath),
+        path=path,
         value=one(SH.value),
-        message=str(english[0]) if english else (messages[0] if messages else ""),
+        message=_english_message(list(report.objects(result, SH.resultMessage))),
         severity=_local_name(one(SH.resultSeverity) or str(SH.Violation)),
         shape=one(SH.sourceShape) or "",
         constraint=_local_name(one(SH.sourceConstraintComponent) or ""),
-        location=loading.locate_subject(located_in, focus) if focus.startswith("http") else None,
+        location=loading.locate_subject(located_in, focus, path) if focus.startswith("http") else None,
     )
+
+
+_ARABIC = re.compile("[\u0600-\u06FF]")
+
+
+def _english_message(messages: list) -> str:
+    """The @en message; pySHACL drops the tags of SPARQL constraints' messages, so else the one
+    without Arabic script."""
+    tagged = [m for m in messages if getattr(m, "language", None) == "en"]
+    latin = [m for m in messages if not _ARABIC.search(str(m))]
+    chosen = tagged or latin or messages
+    return str(sorted(chosen)[0]) if chosen else ""
 
 
 def _local_name(iri: str) -> str:
