@@ -166,9 +166,9 @@ def _view(pub: Publication, lang: str) -> dict:
     base, g, m = pub.settings.base, description_graph(pub), pub.release.manifest
     dataset, catalog = URIRef(base + "dataset"), URIRef(base + "dataset#catalog")
     stats = m.get("statistics") or statistics.compute(pub.store, base).to_json()
-    files = [{"name": name, "href": f"/dumps/{name}", "label": label, "media_type": media,
+    files = [{"name": name, "key": key, "href": f"/dumps/{name}", "label": label, "media_type": media,
               "bytes": m["files"][name]["bytes"], "sha256": m["files"][name]["sha256"]}
-             for name, (_, media, _, _, _, label) in dd.DUMP_FORMATS.items() if name in m["files"]]
+             for name, (key, media, _, _, _, label) in dd.DUMP_FORMATS.items() if name in m["files"]]
     publisher = g.value(dataset, DCTERMS.publisher)
     period = g.value(dataset, DCTERMS.temporal)
     validation = m.get("validation", {})
