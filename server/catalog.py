@@ -369,7 +369,9 @@ def release_description(version: str):
     fmt = negotiate(REPORT_OFFERS)
     if fmt is None:
         return _not_acceptable(REPORT_OFFERS)
-    graph = dd.bind_prefixes(Graph(), pub.settings.base).parse(folder / DESCRIPTION_FILE, format="turtle")
-    response = Response(serialize(graph, fmt, pub.settings.base), content_type=RDF_FORMATS[fmt][2])
+    body = pub.memo(("catalog", "release", version, fmt), lambda: serialize(
+        dd.bind_prefixes(Graph(), pub.settings.base).parse(folder / DESCRIPTION_FILE, format="turtle"),
+        fmt, pub.settings.base))
+    response = Response(body, content_type=RDF_FORMATS[fmt][2])
     response.set_etag(f"{version}-{fmt}", weak=True)
     return _vary(response.make_conditional(request), html=False)
