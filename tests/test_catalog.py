@@ -12,16 +12,12 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCAT, DCTERMS, RDF, SH, XSD
 
-from tests.test_catalog_helpers import drain, has_sparql_endpoint, DCAT3, DQV, OA, SPDX, VOID, description, local, sparql_select, store_select
+from tests.test_catalog_helpers import has_sparql_endpoint, DCAT3, DQV, OA, SPDX, VOID, description, local, sparql_select, store_select
 
 DCAT_AP = Path(__file__).parent / "dcat-ap" / "dcat-ap-3.0.0-SHACL.ttl"
 #: SHA-256 of the official file (SEMICeu/DCAT-AP releases/3.0.0/shacl/dcat-ap-SHACL.ttl)
 DCAT_AP_SHA256 = "92f76609d78d257123e75bc6b7155df5cc0a63f14c29fbc12b0ac95c56af2059"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _drain_server(server):
-    drain(server)
 
 
 @pytest.fixture(scope="module")

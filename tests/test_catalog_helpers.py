@@ -63,14 +63,3 @@ def store_select(store, query: str) -> list[dict]:
 
 JSON_LD_BLOCK = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 
-
-def drain(live) -> None:
-    """Keep reading a LiveServer's output. Its stdout is a pipe nobody reads: once the access
-    log fills the pipe's buffer (~64 KiB, some 600 requests) gunicorn blocks on writing it and
-    every request stalls. (Reported to the lead; harmless once conftest drains it itself.)"""
-    import threading
-    stream = getattr(live.process, "stdout", None)
-    if stream is None or getattr(live, "_drained", False):
-        return
-    live._drained = True
-    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()

@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_catalog_helpers import drain, JSON_LD_BLOCK, LANGUAGES, store_select
+from tests.test_catalog_helpers import JSON_LD_BLOCK, LANGUAGES, store_select
 
 MESSAGES = Path(__file__).resolve().parent.parent / "server" / "messages"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _drain_server(server):
-    drain(server)
 
 
 class Links(HTMLParser):

@@ -18,13 +18,8 @@ from rdflib.compare import isomorphic, to_isomorphic
 
 from server.rdfterms import dataset_from_quads, graph_from_quads
 from server.release import DUMPS, open_release
-from tests.test_catalog_helpers import drain
 from tests.conftest import LiveServer, run_cli
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _drain_server(server):
-    drain(server)
 
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -132,23 +127,6 @@ def test_only_the_files_of_the_manifest_are_served(server, built, path):
         assert "manifest.json" not in location and "passwd" not in location
 
 
-class PatientServer(LiveServer):
-    """conftest's LiveServer, but a slow first answer (workers still booting on a busy
-    machine) is waited for rather than raised."""
-
-    def _wait(self, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("server exited:\n" + self.process.stdout.read())
-            try:
-                requests.get(self.url + "/robots.txt", timeout=5)
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start in time")
-
-
 def test_a_harvester_never_sees_a_half_written_file_while_a_build_runs(tmp_path):
     """Serve release A, build release B into the same folder while clients download without
     pause: every body must match a complete release's manifest, and B must then be served."""
@@ -156,8 +134,7 @@ def test_a_harvester_never_sees_a_half_written_file_while_a_build_runs(tmp_path)
     releases = tmp_path / "releases"
     first = run_cli("build", "--releases", str(releases))
     assert first.returncode == 0, first.stderr
-    live = PatientServer(Settings(releases=releases))
-    drain(live)
+    live = LiveServer(Settings(releases=releases))
     seen: Counter = Counter()
     bad: list[str] = []
     stop = threading.Event()

@@ -6,14 +6,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.test_catalog_helpers import drain, has_sparql_endpoint, LANGUAGES
+from tests.test_catalog_helpers import has_sparql_endpoint, LANGUAGES
 
 NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "x": "http://www.w3.org/1999/xhtml"}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _drain_server(server):
-    drain(server)
 
 
 @pytest.fixture(scope="module")
