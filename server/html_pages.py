@@ -178,7 +178,8 @@ class Page:
         line = self.one_line(o) if isinstance(o, ox.BlankNode) else None
         if line:
             return {"kind": "text", "text": line, "lang": None, "dir": "ltr", "sort": line, "long": False}
-        if isinstance(o, ox.BlankNode) or (o in self.described and depth < MAX_DEPTH and o != subject):
+        nest = self.target.kind in ("thing", "graph") and o != ox.NamedNode(self.document.iri)
+        if isinstance(o, ox.BlankNode) or (nest and o in self.described and depth < MAX_DEPTH and o != subject):
             nested = self.node(o, depth + 1, parents)
             return {"kind": "node", "node": nested, "sort": nested["position"] or nested["title"]}
         link = self.link(o)

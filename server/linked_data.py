@@ -119,8 +119,16 @@ def context():
 # --- documents ----------------------------------------------------------------------------
 
 def _exists(iri: str) -> bool:
+    """Whether the data knows `iri`; only a yes is memoised, so probing random paths cannot
+    grow the per-release cache (a no costs one ASK query)."""
     pub = publication()
-    return pub.memo(("exists", iri), lambda: documents.exists(pub.store, iri))
+    key = ("exists", iri)
+    if key in pub.cache:
+        return True
+    if documents.exists(pub.store, iri):
+        pub.memo(key, lambda: True)
+        return True
+    return False
 
 
 def load_document(target: Target) -> documents.Document:
