@@ -59,6 +59,7 @@ class Page:
         self.by_subject: dict = defaultdict(lambda: defaultdict(list))
         for t in document.triples:
             self.by_subject[t.subject][t.predicate.value].append(t.object)
+        self.part_properties = {p if p.startswith("http") else self.base + p for p in documents.PART_PROPERTIES}
         # things described beyond their labels: rendered inline where they are linked from
         self.described = {s for s, props in self.by_subject.items()
                           if set(props) - set(documents.LABEL_PROPERTIES)}
@@ -153,7 +154,8 @@ class Page:
                 (shown if o.language.lower() == best_lang else more).append(self.value(subject, o, depth, parents))
             more.sort(key=lambda v: i18n.LANGUAGES.index(v["lang"]) if v["lang"] in i18n.LANGUAGES else 99)
         others = [o for o in objects if not (isinstance(o, ox.Literal) and o.language)]
-        values = [self.value(subject, o, depth, parents) for o in others]
+        part = predicate in self.part_properties
+        values = [self.value(subject, o, depth, parents, part) for o in others]
         positioned = [v for v in values if v.get("node") and v["node"]["position"] is not None]
         if positioned and len(positioned) == len(values):
             values.sort(key=lambda v: int(v["node"]["position"]))
@@ -164,7 +166,7 @@ class Page:
         return {"predicate": self.link(ox.NamedNode(predicate)), "values": shown + values, "more": more,
                 "ordered": ordered}
 
-    def value(self, subject, o, depth: int, parents: tuple) -> dict:
+    def value(self, subject, o, depth: int, parents: tuple, part: bool = False) -> dict:
         if isinstance(o, ox.Literal):
             lang = o.language or None
             datatype = o.datatype.value if not lang else None
@@ -178,7 +180,7 @@ class Page:
         line = self.one_line(o) if isinstance(o, ox.BlankNode) else None
         if line:
             return {"kind": "text", "text": line, "lang": None, "dir": "ltr", "sort": line, "long": False}
-        nest = self.target.kind in ("thing", "graph") and o != ox.NamedNode(self.document.iri)
+        nest = part and self.target.kind in ("thing", "graph") and o != ox.NamedNode(self.document.iri)
         if isinstance(o, ox.BlankNode) or (nest and o in self.described and depth < MAX_DEPTH and o != subject):
             nested = self.node(o, depth + 1, parents)
             return {"kind": "node", "node": nested, "sort": nested["position"] or nested["title"]}
