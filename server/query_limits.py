@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 EVALUATORS = int(os.environ.get("LODPUB_SPARQL_EVALUATORS", "4"))
 #: result cache size per worker process, bytes; 0 = no cache
 CACHE_BYTES = int(os.environ.get("LODPUB_SPARQL_CACHE_BYTES", str(32 << 20)))
+#: address-space limit of each evaluator process, MiB (a query that needs more is stopped); 0 = none
+MEMORY_MB = int(os.environ.get("LODPUB_SPARQL_MEMORY_MB", "2048"))
 #: evaluators kept started and idle ahead of demand (the rest start when needed)
 WARM = min(2, EVALUATORS)
 
@@ -65,6 +67,10 @@ def _evaluator_main(conn, store: str | None) -> None:
     out, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if MEMORY_MB > 0:
+        import resource
+        limit = MEMORY_MB << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from .sparql_results import EvaluationError, evaluate, open_store
     stores: dict = {}
     if store:
@@ -106,8 +112,13 @@ class _Evaluator:
         self.process.start()
         child.close()
         # not counted in any query's time: wait until it has started and opened the store
-        if not (parent.poll(START_TIMEOUT) and parent.recv() == "ready"):
+        try:
+            ready = parent.poll(START_TIMEOUT) and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             self.kill()
+            log.error("a SPARQL evaluator failed to start (exit code %s)", self.process.exitcode)
             raise EvaluatorFailed("the evaluator did not start")
 
     def kill(self) -> None:
@@ -187,8 +198,9 @@ class EvaluatorPool:
         except QueryTimeout:
             raise
         except (EOFError, OSError) as error:
-            log.error("SPARQL evaluator %s failed: %s", evaluator.process.pid, error)
             self._discard(evaluator)
+            log.error("SPARQL evaluator %s stopped (exit code %s) on a query: %s", evaluator.process.pid,
+                      evaluator.process.exitcode, error)
             raise EvaluatorFailed(str(error)) from None
         except BaseException:
             self._discard(evaluator)

@@ -165,7 +165,9 @@ def _answer(operation):
                             retry_after=2)
         except query_limits.EvaluatorFailed:
             return _problem(503, "Query evaluation failed",
-                            "The process evaluating the query stopped unexpectedly; try again.", retry_after=1)
+                            "The process evaluating the query stopped before answering, most likely because the "
+                            f"query needed more than the memory limit of {query_limits.MEMORY_MB} MiB. "
+                            "Narrow it down and try again.", memory_limit_mib=query_limits.MEMORY_MB)
         if answer[0] == "error":
             _, status, title, detail, extra = answer
             if media_type == HTML:

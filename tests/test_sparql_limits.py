@@ -153,3 +153,20 @@ def test_per_client_concurrency_limit_answers_429_with_retry_after(one_at_a_time
         assert response.json()["limit"] == 1
     # once the running query is over, the client may query again
     assert requests.get(url, params={"query": SIMPLE}).status_code == 200
+
+
+def test_a_query_that_needs_too_much_memory_is_stopped(built, settings):
+    """The evaluators' address space is capped (LODPUB_SPARQL_MEMORY_MB): a query that sorts a
+    huge join is stopped when it runs out, well before its time limit, and answered 503."""
+    live = _live(settings, LODPUB_SPARQL_MEMORY_MB=1024, LODPUB_QUERY_TIMEOUT=120, LODPUB_SPARQL_CACHE_BYTES=0)
+    try:
+        url = live.url + "/sparql"
+        started = time.monotonic()
+        response = requests.post(url, data={"query": "SELECT ?a ?d ?g WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } "
+                                                     "ORDER BY ?a ?d ?g"}, timeout=150)
+        assert response.status_code == 503
+        assert response.json()["memory_limit_mib"] == 1024
+        assert time.monotonic() - started < 60
+        assert requests.get(url, params={"query": SIMPLE}).json()["boolean"] is True
+    finally:
+        live.stop()

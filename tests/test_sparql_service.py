@@ -11,7 +11,7 @@ import requests
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib import namespace as _ns
-RDF, XSD = _ns.RDF, _ns.XSD
+
 
 from .test_sparql_support import QUERIES, parse_graph, shared_server
 
@@ -37,7 +37,7 @@ def description(server, accept="text/turtle") -> Graph:
 def test_service_description_states_what_is_true(server, built):
     g = description(server)
     endpoint = URIRef(server.url + "/sparql")
-    assert (endpoint, RDF.type, SD.Service) in g
+    assert (endpoint, _ns.RDF.type, SD.Service) in g
     assert (endpoint, SD.endpoint, endpoint) in g
     assert set(g.objects(endpoint, SD.supportedLanguage)) == {SD.SPARQL11Query}
     assert set(g.objects(endpoint, SD.feature)) == {SD.UnionDefaultGraph}  # no BasicFederatedQuery
@@ -45,7 +45,7 @@ def test_service_description_states_what_is_true(server, built):
         FORMATS[n] for n in ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV",
                              "SPARQL_Results_TSV", "Turtle", "N-Triples", "RDF_XML", "JSON-LD")}
     # the limits, with their meaning stated in the description itself
-    assert g.value(endpoint, UNM.queryTimeLimitSeconds) == Literal("5.0", datatype=XSD.decimal)
+    assert g.value(endpoint, UNM.queryTimeLimitSeconds) == Literal("5.0", datatype=_ns.XSD.decimal)
     assert g.value(endpoint, UNM.resultRowLimit).toPython() == 10000
     assert g.value(endpoint, UNM.requestSizeLimitBytes).toPython() == 1_000_000
     assert g.value(endpoint, UNM.concurrentQueriesPerClient).toPython() == 4
@@ -62,7 +62,7 @@ def test_service_description_states_what_is_true(server, built):
     # the VoID description
     void = URIRef(server.url + "/dataset")
     assert (dataset, URIRef("http://www.w3.org/2000/01/rdf-schema#seeAlso"), void) in g
-    assert (void, RDF.type, VOID.Dataset) in g
+    assert (void, _ns.RDF.type, VOID.Dataset) in g
 
 
 @pytest.mark.parametrize("accept", ["application/ld+json", "application/rdf+xml", "application/n-triples", "*/*", ""])

@@ -18,16 +18,15 @@ from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib import namespace as _ns
 from rdflib.query import Result
 
-_XSD = _ns.XSD
 
 from server.config import PROJECT_ROOT
 
 from .conftest import LiveServer
 
 QUERIES = sorted((PROJECT_ROOT / "queries").glob("*.rq"))
-INTEGER_SUBTYPES = {_XSD.positiveInteger, _XSD.nonNegativeInteger, _XSD.negativeInteger, _XSD.nonPositiveInteger,
-                    _XSD.long, _XSD.int, _XSD.short, _XSD.byte, _XSD.unsignedLong, _XSD.unsignedInt,
-                    _XSD.unsignedShort, _XSD.unsignedByte}
+INTEGER_SUBTYPES = {_ns.XSD.positiveInteger, _ns.XSD.nonNegativeInteger, _ns.XSD.negativeInteger, _ns.XSD.nonPositiveInteger,
+                    _ns.XSD.long, _ns.XSD.int, _ns.XSD.short, _ns.XSD.byte, _ns.XSD.unsignedLong, _ns.XSD.unsignedInt,
+                    _ns.XSD.unsignedShort, _ns.XSD.unsignedByte}
 
 _reference_cache: dict = {}
 SIMPLE = "ASK { ?s ?p ?o }"
@@ -85,7 +84,7 @@ def norm(term):
     if isinstance(term, BNode):
         return "_:"
     if isinstance(term, Literal) and term.datatype in INTEGER_SUBTYPES:
-        return Literal(str(term), datatype=_XSD.integer).n3()
+        return Literal(str(term), datatype=_ns.XSD.integer).n3()
     return term.n3()
 
 
@@ -129,7 +128,7 @@ def reference_graph(release, query: str) -> Graph:
     for triple in reference_dataset(release).query(query).graph:
         s, p, o = triple
         if isinstance(o, Literal) and o.datatype in INTEGER_SUBTYPES:
-            o = Literal(str(o), datatype=_XSD.integer)
+            o = Literal(str(o), datatype=_ns.XSD.integer)
         graph.add((s, p, o))
     return graph
 
