@@ -21,7 +21,9 @@ from pyld import jsonld
 from .namespaces import OWN, STANDARD
 
 XSD = STANDARD["xsd"]
-JSONLD_VERSION_OF_CONTEXT = "1.0.0"
+#: Version of the context: changes only add terms (a term never changes meaning); a change that
+#: would break compacted documents gets a new major version and URL.
+CONTEXT_VERSION = "1.0.0"
 
 #: term → property IRI (compact), for properties whose values are language-tagged texts:
 #: compacted as language maps {"ar": …, "en": …}.

@@ -107,13 +107,28 @@ def shapes(fixed: str | None):
 
 @blueprint.route("/context.jsonld")
 def context():
-    pub = publication()
-    rep = pub.memo(("context",), lambda: representations.make(
-        jsonld.dumps(jsonld.build_context(pub.settings.base)), "application/ld+json; charset=utf-8",
-        jsonld.JSONLD_VERSION_OF_CONTEXT, "context", pub.settings.base))
-    response = _send(rep, vary=[])
-    response.headers["Link"] = f'<{jsonld.context_url(pub.settings.base)}>; rel="canonical"'
+    response = _send(_context_representation(), vary=[])
+    response.headers["Link"] = (f'<{jsonld.context_url(settings().base)}>; rel="canonical", '
+                                f'</context/{jsonld.CONTEXT_VERSION}.jsonld>; rel="alternate"; type="application/ld+json"')
     return response
+
+
+@blueprint.route("/context/<version>.jsonld")
+def versioned_context(version: str):
+    """The context of one version, for clients that pin it (immutable once published)."""
+    if version != jsonld.CONTEXT_VERSION:
+        return error_response(404, "Not Found", f"No JSON-LD context version {version!r}; the current one is "
+                                                f"/context/{jsonld.CONTEXT_VERSION}.jsonld (also at /context.jsonld).")
+    response = _send(_context_representation(), vary=[])
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+def _context_representation() -> representations.Representation:
+    pub = publication()
+    return pub.memo(("context",), lambda: representations.make(
+        jsonld.dumps(jsonld.build_context(pub.settings.base)), "application/ld+json; charset=utf-8",
+        jsonld.CONTEXT_VERSION, "context", pub.settings.base))
 
 
 # --- documents ----------------------------------------------------------------------------

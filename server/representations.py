@@ -28,7 +28,9 @@ class Representation:
 
 
 def make(body: bytes, content_type: str, version: str, *identity: str) -> Representation:
-    digest = hashlib.sha256("\0".join((version, *identity)).encode()).hexdigest()[:20]
+    """The ETag is derived from the release version, what the representation is (IRI, format,
+    language or profile) and its bytes, so a new release or a new rendering changes it."""
+    digest = hashlib.sha256("\0".join((version, *identity)).encode() + b"\0" + body).hexdigest()[:20]
     gz = gzip.compress(body, compresslevel=9, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
     if gz is not None and len(gz) >= len(body):
         gz = None

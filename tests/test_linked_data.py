@@ -328,3 +328,30 @@ def test_named_graph_iris_describe_their_provenance(server):
     node = URIRef(BASE + "graph/meeting/translation")
     assert (node, URIRef("http://www.w3.org/ns/prov#wasDerivedFrom"), None) in graph
     assert (node, RDF.type, None) in graph
+
+
+@pytest.mark.parametrize("path, release_file", [("/ontology", "ontology.ttl"), ("/shapes", "shapes.ttl")])
+def test_vocabulary_documents_in_every_format(server, built, path, release_file):
+    """The ontology and the shapes: negotiated, headers, the same graph as the release file."""
+    expected = Graph().parse(built.file(release_file), format="turtle")
+    assert len(expected) > 0
+    for fmt, media_type in [("html", "text/html"), *RDF_TYPES.items()]:
+        response = server.get(path, headers={"Accept": media_type})
+        _check_document_headers(response, path, fmt, media_type, built, negotiated=True)
+        fixed = server.get(f"{path}.{fmt}")
+        _check_document_headers(fixed, path, fmt, media_type, built, negotiated=False)
+        assert fixed.content == response.content
+        if fmt != "html":
+            graph = parse_rdf(response.content, fmt, server)
+            assert isomorphic(graph, expected), (path, fmt)
+
+
+def test_context_has_a_versioned_url(server):
+    current = server.get("/context.jsonld")
+    links = _link_targets(current)
+    versioned_path = links[("alternate", "application/ld+json")]
+    assert versioned_path.startswith("/context/") and versioned_path.endswith(".jsonld")
+    versioned = server.get(versioned_path)
+    assert versioned.status_code == 200 and versioned.content == current.content
+    assert "immutable" in versioned.headers["Cache-Control"]
+    assert server.get("/context/0.0.1.jsonld").status_code == 404
