@@ -211,8 +211,6 @@ def _links(target: Target) -> str:
     if target.kind == "thing":
         links.append(f'<{target.iri}>; rel="describes"')
     links.append(f'<{target.canonical}>; rel="canonical"')
-    links.append(f'<{jsonld.context_url(settings().base)}>; rel="http://www.w3.org/ns/json-ld#context"; '
-                 f'type="application/ld+json"')
     return ", ".join(links)
 
 
