@@ -140,7 +140,7 @@ def _answer(operation):
             "default_graphs": list(operation.default_graphs),
             "named_graphs": list(operation.named_graphs),
             "union": not text.declares_dataset,
-            "media_type": RESULTS_JSON if media_type == HTML else media_type,
+            "media_type": (TURTLE if text.gives_graph else RESULTS_JSON) if media_type == HTML else media_type,
             "max_rows": s.max_result_rows,
             "link": link,
             "base_prefixes": {**dataset_prefixes(s.base), **text.prefixes},
@@ -180,7 +180,9 @@ def _answer(operation):
     else:
         body, meta = cached
 
-    if media_type == HTML:
+    if media_type == HTML and text.gives_graph:
+        response = _page(query=operation.query, graph_text=body.decode("utf-8"), truncated=meta["truncated"])
+    elif media_type == HTML:
         response = _page(query=operation.query, results=json.loads(body), truncated=meta["truncated"])
     else:
         response = current_app.response_class(body, status=200)
@@ -318,7 +320,7 @@ def _cell(term: dict, base: str, host: str) -> dict:
 
 
 def _page(query: str | None, results: dict | None = None, error: dict | None = None,
-          truncated: bool = False, status: int = 200):
+          truncated: bool = False, status: int = 200, graph_text: str | None = None):
     s = settings()
     lang = chosen_language()
     ui_lang = lang if lang in UI else "en"
@@ -339,7 +341,7 @@ def _page(query: str | None, results: dict | None = None, error: dict | None = N
                    "description": e["descriptions"].get(ui_lang) or e["descriptions"].get("en", "")}
                   for e in all_examples],
         prefixes=dataset_prefixes(s.base), query=query if query is not None else (all_examples[0]["query"] if all_examples else "SELECT * WHERE { ?s ?p ?o } LIMIT 10"),
-        table=table, error=error, truncated=truncated, formats=FORMAT_CHOICES, settings=s,
+        table=table, graph_text=graph_text, result_formats=FORMAT_CHOICES[:4], graph_formats=FORMAT_CHOICES[4:], error=error, truncated=truncated, formats=FORMAT_CHOICES, settings=s,
         ran=query is not None,
         limits=ui["limits"].format(t=f"{s.query_timeout:g}", n=s.max_result_rows, c=s.max_concurrent_queries_per_client),
         truncated_text=ui["truncated"].format(n=s.max_result_rows),
