@@ -31,9 +31,14 @@ from . import driver, generate, profiling, servers, workload
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 BASE = "https://w3id.org/un-meetings/"
+#: 1-minute load average seen during the cells: other work on the machine skews every figure
+LOADAVG: list[float] = []
 ANCHORS = ["bare-flask", "nginx", "oxigraph", "virtuoso", "rdflib-endpoint"]
-#: at 1M, the slow Python peer only gets the cheap cells (its full-scan queries take minutes)
-SLOW_AT_1M = {"rdflib-endpoint": {"ask", "describe-meeting", "meeting.ttl", "commission.ttl"}}
+#: beyond the real data, the slow Python peer only gets the cheap cells: its full-scan queries take
+#: longer than the per-request timeout, and it cannot cancel them, so they would pile up and
+#: spoil every later cell
+SLOW = {"rdflib-endpoint": {"ask", "describe-meeting", "labels-ar", "meeting.jsonld", "meeting.ttl",
+                            "commission.jsonld", "commission.ttl"}}
 
 
 def machine() -> dict:
@@ -96,6 +101,7 @@ def requests_for(server: servers.Server, items: list[workload.Item], replayable:
 
 def run_cells(server, requests: dict, args, only: set[str] | None = None) -> dict:
     cells = {}
+    LOADAVG.append(os.getloadavg()[0])
     for name, request in requests.items():
         if only is not None and name not in only:
             continue
@@ -110,6 +116,7 @@ def run_cells(server, requests: dict, args, only: set[str] | None = None) -> dic
         cell["first_answer"] = first or "right"
         cells[name] = cell
         flag = "" if not result.errors else f"  ERRORS {result.errors}: {result.first_problem}"
+        LOADAVG.append(os.getloadavg()[0])
         print(f"  {server.name:16} {name:22} {cell['rps']:9.1f} req/s  p50 {cell['p50_ms']} ms  "
               f"p99 {cell['p99_ms']} ms{flag}", flush=True)
     return cells
@@ -179,7 +186,9 @@ def tables(report: dict) -> str:
              f"Generate {report['generate_s']} s · `lodpub build` {report['build']['build_s']} s "
              f"(validation {report['build']['validate_s']} s, release {report['build']['release_s']} s, "
              f"peak RSS {report['build']['build_peak_rss_mb']} MiB) · concurrency {report['settings']['concurrency']}, "
-             f"{report['settings']['duration']} s per cell, timeout {report['settings']['timeout']} s",
+             f"{report['settings']['duration']} s per cell, timeout {report['settings']['timeout']} s · "
+             f"1-min load average during the cells {report['loadavg_1min']['min']}–{report['loadavg_1min']['max']} "
+             f"(mean {report['loadavg_1min']['mean']}; {report['machine']['nproc']} CPUs, the driver included)",
              "",
              "| server | load s | ready s | peak RSS MiB | SPARQL mix req/s | docs mix req/s | errors |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -267,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.profile:
                     args.results.mkdir(parents=True, exist_ok=True)
                     entry["profiles"] = [
-                        profile(ours, requests[name], args, args.results / f"profile-{scale}-{name}")
+                        profile(ours, requests[name], args, args.results / f"profile-{scale}-{name.replace('.', '-')}")
                         for name in ("meeting.html", "meeting.jsonld", "join-4-patterns") if name in requests]
             entry["peak_rss_mb"] = ours.peak_rss_mb
         except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
@@ -304,13 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with server:
                 print(f"{name} on {server.base_url} (load {server.load_seconds}, ready {server.start_seconds})", flush=True)
-                only = SLOW_AT_1M.get(name) if scale == "1m" else None
+                only = SLOW.get(name) if meetings > 0 else None
                 entry = record(server, run_cells(server, requests_for(server, items, replayable), args, only))
             entry["peak_rss_mb"] = server.peak_rss_mb
         except Exception as error:  # noqa: BLE001
             report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}
             print(f"{name} failed: {error}", flush=True)
     report["total_s"] = round(time.perf_counter() - started, 1)
+    report["loadavg_1min"] = {"min": min(LOADAVG, default=None), "max": max(LOADAVG, default=None),
+                              "mean": round(sum(LOADAVG) / len(LOADAVG), 2) if LOADAVG else None}
     markdown = tables(report)
     print("\n" + markdown)
     args.results.mkdir(parents=True, exist_ok=True)

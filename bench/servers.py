@@ -180,6 +180,9 @@ class Oxigraph(Server):
         with self.log.open("ab") as out:
             subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(location), "--file", str(self.nquads)],
                            check=True, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+            # compact, as `lodpub build` does for our store (Store.optimize)
+            subprocess.run([str(BIN / "oxigraph"), "optimize", "--location", str(location)],
+                           check=True, stdout=out, stderr=subprocess.STDOUT, timeout=900)
         self.load_seconds = time.perf_counter() - started
         started = time.perf_counter()
         self.spawn([str(BIN / "oxigraph"), "serve-read-only", "--location", str(location), "--bind",

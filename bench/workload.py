@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -103,12 +104,19 @@ def check_status(status: int) -> str | None:
     return None if status == 200 else f"HTTP {status}"
 
 
-def same_rows(expected: list[dict], numeric: tuple[str, ...] = ()) -> Callable:
+def same_rows(expected: list[dict], numeric: tuple[str, ...] = (), concat_separator: str | None = None) -> Callable:
+    """The same multiset of rows. Values of `numeric` variables compare as numbers; with a
+    GROUP_CONCAT separator, a value compares as the sorted list of its parts (the order of
+    GROUP_CONCAT is not defined by SPARQL)."""
+    def value(k, v):
+        if k in numeric:
+            return _number(v)
+        if concat_separator and concat_separator in v:
+            return concat_separator.join(sorted(v.split(concat_separator)))
+        return v
+
     def norm(rows):
-        out = []
-        for r in rows:
-            out.append(tuple(sorted((k, _number(v) if k in numeric else v) for k, v in r.items())))
-        return sorted(out)
+        return sorted(tuple(sorted((k, value(k, v)) for k, v in r.items())) for r in rows)
     want = norm(expected)
 
     def check(status, headers, body):
@@ -233,7 +241,9 @@ GROUP BY ?commission"""
             if isinstance(result, bool):
                 items.append(Item(name, "sparql", text, SPARQL_JSON, boolean(result)))
             elif isinstance(result, ox.QuerySolutions):
-                items.append(Item(name, "sparql", text, SPARQL_JSON, same_rows(oracle.rows(text))))
+                separator = re.search(r'separator\s*=\s*"([^"]+)"', text, re.IGNORECASE)
+                items.append(Item(name, "sparql", text, SPARQL_JSON,
+                                  same_rows(oracle.rows(text), concat_separator=separator and separator.group(1))))
     return items
 
 
