@@ -70,13 +70,25 @@ def build(root: Path) -> dict:
     text = log.read_text(encoding="utf-8", errors="replace")
     if code != 0:
         raise SystemExit(f"lodpub build failed ({code}); the last lines of {log}:\n" + "\n".join(text.splitlines()[-30:]))
+    return {**build_figures(text), "build_s": round(seconds, 2), "build_peak_rss_mb": round(sampler.peak / 2**20, 1),
+            "releases": str(releases)}
+
+
+def build_figures(text: str) -> dict:
+    """Figures printed by `lodpub build` (and by GNU time -v, if it wrapped the build)."""
     validated = re.search(r"conform to .*\(([\d.]+)s\)", text)
     released = re.search(r"release \S+ at .*\(\d+ quads, ([\d.]+)s\)", text)
     quads = re.search(r"\((\d+) quads", text)
-    return {"build_s": round(seconds, 2), "validate_s": float(validated.group(1)) if validated else None,
-            "release_s": float(released.group(1)) if released else None,
-            "quads": int(quads.group(1)) if quads else None, "build_peak_rss_mb": round(sampler.peak / 2**20, 1),
-            "releases": str(releases)}
+    figures = {"validate_s": float(validated.group(1)) if validated else None,
+               "release_s": float(released.group(1)) if released else None,
+               "quads": int(quads.group(1)) if quads else None}
+    wall = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", text)
+    if wall:
+        figures["build_s"] = round(int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3)), 2)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    if rss:
+        figures["build_peak_rss_mb"] = round(int(rss.group(1)) / 1024, 1)
+    return figures
 
 
 def requests_for(server: servers.Server, items: list[workload.Item], replayable: set[str]) -> dict:
@@ -226,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default=",".join(["lodpub", "lodpub-nocache"] + ANCHORS))
     parser.add_argument("--profile", action="store_true", help="py-spy our server on a document GET and a query")
     parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--corpus", type=Path, help="use this corpus and its current release (built before, e.g. "
+                        "`time -v lodpub build --root DIR > LOG`) instead of generating and building")
+    parser.add_argument("--build-log", type=Path, help="with --corpus: the log of that build, for its figures")
     args = parser.parse_args(argv)
     scale = args.scale or f"{args.meetings}m"
     meetings = generate.SCALES[args.scale] if args.scale else args.meetings
     work = args.workdir or Path("/tmp/lodpub-bench") / scale
+    if args.corpus and args.corpus.resolve().is_relative_to(work.resolve()):
+        raise SystemExit("--corpus must lie outside the scratch folder, which is emptied")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -239,10 +256,17 @@ def main(argv: list[str] | None = None) -> int:
                     "settings": {"concurrency": args.concurrency, "duration": args.duration, "timeout": args.timeout},
                     "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])}
     started = time.perf_counter()
-    root = generate.generate(work / "corpus", meetings)
-    report["generate_s"] = round(time.perf_counter() - started, 2)
-    print(f"corpus: {root} ({report['generate_s']} s); building ...", flush=True)
-    report["build"] = build(root)
+    if args.corpus:
+        root = args.corpus
+        report["generate_s"] = None
+        text = args.build_log.read_text(encoding="utf-8", errors="replace") if args.build_log else ""
+        report["build"] = {"build_s": None, "build_peak_rss_mb": None, **build_figures(text),
+                           "releases": str(root / "releases"), "reused": True}
+    else:
+        root = generate.generate(work / "corpus", meetings)
+        report["generate_s"] = round(time.perf_counter() - started, 2)
+        print(f"corpus: {root} ({report['generate_s']} s); building ...", flush=True)
+        report["build"] = build(root)
     print(f"build: {report['build']}", flush=True)
     release = (Path(report["build"]["releases"]) / "current").resolve()
     nquads = release / "dataset.nq.gz"
