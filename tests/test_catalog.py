@@ -10,10 +10,14 @@ import pyshacl
 import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCAT, DCTERMS, RDF, SH, XSD
+from rdflib import Namespace
+from rdflib.namespace import DCTERMS, RDF, SH
 
 from tests.test_catalog_helpers import has_sparql_endpoint, DCAT3, DQV, OA, SPDX, VOID, description, local, sparql_select, store_select
 
+# plain Namespaces (rdflib's closed DCAT and XSD warn when pytest inspects the module)
+DCAT = Namespace("http://www.w3.org/ns/dcat#")
+XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 DCAT_AP = Path(__file__).parent / "dcat-ap" / "dcat-ap-3.0.0-SHACL.ttl"
 #: SHA-256 of the official file (SEMICeu/DCAT-AP releases/3.0.0/shacl/dcat-ap-SHACL.ttl)
 DCAT_AP_SHA256 = "92f76609d78d257123e75bc6b7155df5cc0a63f14c29fbc12b0ac95c56af2059"
