@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, request
 
 from . import documents, html_pages, i18n, jsonld, representations
+from .lru import LRU
 from .app import error_response, publication, settings
 from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, choose_format, jsonld_profile
 
 blueprint = Blueprint("linked_data", __name__)
 
+#: Bounds of the per-release caches of documents (entries) and representations (bytes).
+MAX_DOCUMENTS = 5000
+MAX_KNOWN_IRIS = 200_000
+MAX_REPRESENTATION_BYTES = 256 * 1024 * 1024
 CACHE_CONTROL = "public, max-age=300, s-maxage=3600, stale-while-revalidate=86400, stale-if-error=86400"
 THING_PATH = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*/[a-z0-9]+(?:-[a-z0-9]+)*")
 GRAPH_PATH = re.compile(r"graph(?:/[a-z0-9]+(?:-[a-z0-9]+)*)+")
@@ -137,11 +142,11 @@ def _exists(iri: str) -> bool:
     """Whether the data knows `iri`; only a yes is memoised, so probing random paths cannot
     grow the per-release cache (a no costs one ASK query)."""
     pub = publication()
-    key = ("exists", iri)
-    if key in pub.cache:
+    known = _cache("exists")
+    if known.get(iri, lambda: None):
         return True
     if documents.exists(pub.store, iri):
-        pub.memo(key, lambda: True)
+        known.put(iri, True)
         return True
     return False
 
@@ -156,7 +161,18 @@ def load_document(target: Target) -> documents.Document:
         if target.kind == "shapes":
             return documents.file_document(pub.release.file("shapes.ttl"), target.iri, base)
         return documents.describe(pub.store, target.iri, base)
-    return pub.memo(("document", target.iri), compute)
+    return _cache("documents").get(target.iri, compute)
+
+
+def _cache(name: str) -> LRU:
+    """This release's bounded cache `name` (documents: by count; representations: by bytes)."""
+    pub = publication()
+    if name == "documents":
+        return pub.memo(("lru", name), lambda: LRU(MAX_DOCUMENTS))
+    if name == "exists":
+        return pub.memo(("lru", name), lambda: LRU(MAX_KNOWN_IRIS))
+    return pub.memo(("lru", name), lambda: LRU(
+        MAX_REPRESENTATION_BYTES, lambda rep: len(rep.body) + len(rep.gzipped or b"") + 200))
 
 
 def loader() -> jsonld.Loader:
@@ -186,7 +202,7 @@ def _serve(target: Target, fixed: str | None):
             vary.append("Accept-Language")
         variant = f"{language}:{int(explicit)}"
         query = f"?lang={language}"
-        rep = pub.memo(("repr", target.iri, "html", variant), lambda: representations.make(
+        rep = _cache("representations").get((target.iri, "html", variant), lambda: representations.make(
             html_pages.render(target, load_document(target), language, explicit).encode("utf-8"),
             fmt.content_type, pub.version, target.iri, "html", variant))
     else:
@@ -194,7 +210,7 @@ def _serve(target: Target, fixed: str | None):
             profile = jsonld_profile(request.accept_mimetypes if negotiated else None, request.args.get("profile"))
             variant = profile
             query = "" if profile == DEFAULT_PROFILE else f"?profile={profile}"
-        rep = pub.memo(("repr", target.iri, fmt.name, variant), lambda: representations.make(
+        rep = _cache("representations").get((target.iri, fmt.name, variant), lambda: representations.make(
             representations.serialize(load_document(target), fmt.name, pub.settings.base, variant or DEFAULT_PROFILE,
                                       loader()),
             fmt.content_type, pub.version, target.iri, fmt.name, variant))
