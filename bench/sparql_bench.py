@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import statistics
 import sys
 import threading
 import time
@@ -63,7 +62,7 @@ def accept_for(query: str) -> str:
 def check_against_rdflib(name: str, query: str, body: bytes, release) -> None:
     """The answer must equal rdflib's evaluation of the same query over the dump."""
     from rdflib.compare import isomorphic
-    from tests.test_sparql_support import (norm, parse_graph, parse_results, reference_dataset, reference_graph,
+    from tests.test_sparql_support import (parse_graph, parse_results, reference_dataset, reference_graph,
                                            reference_select, solution_rows)
     reference = reference_dataset(release).query(query)
     if reference.type in ("CONSTRUCT", "DESCRIBE"):

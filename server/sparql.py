@@ -216,7 +216,14 @@ def _no_query(format_param):
         return _page(query=None)
     pub = publication()
     host = request.host_url
-    body = pub.memo(("sparql-service-description", host, media_type), lambda: _service_description(host, media_type))
+    # bounded: the Host header is the client's to choose
+    cache = pub.memo("sparql-service-descriptions", lambda: query_limits.ResultCache(max_bytes=8 << 20))
+    cached = cache.get(f"{host}\x1e{media_type}")
+    if cached is None:
+        body = _service_description(host, media_type)
+        cache.put(f"{host}\x1e{media_type}", body, {})
+    else:
+        body = cached[0]
     tag = "sd-" + hashlib.sha256(f"{pub.version}{host}{media_type}".encode()).hexdigest()[:24]
     etag = f'W/"{tag}"'
     if request.if_none_match.contains_weak(tag):

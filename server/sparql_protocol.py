@@ -245,7 +245,7 @@ def choose_type(request: Request, format_param: str | None, available: tuple[str
     accept = request.accept_mimetypes
     if not accept or not request.headers.get("Accept", "").strip():
         return available[0]
-    best, best_q, best_rank = None, 0.0, -1
+    best, best_q = None, 0.0
     candidates = list(available) + ([HTML] if html else [])
     for position, candidate in enumerate(candidates):
         q = _quality(accept, candidate, graph)

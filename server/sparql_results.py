@@ -216,13 +216,9 @@ def _csv_field(term) -> str:
 
 
 def _csv(variables, rows) -> bytes:
-    lines = [",".join(_csv_field_name(v) for v in variables)]
+    lines = [",".join(variables)]
     lines += [",".join(_csv_field(t) for t in row) for row in rows]
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
-
-
-def _csv_field_name(name: str) -> str:
-    return name
 
 
 _NT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}

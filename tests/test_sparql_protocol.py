@@ -5,18 +5,16 @@ the same query over the release's TriG dump.
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
-from rdflib import Graph, Literal, URIRef
+from rdflib import Literal, URIRef
 from rdflib.compare import isomorphic
 from SPARQLWrapper import (CSV, JSON, JSONLD, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, URLENCODED, XML,
                            SPARQLWrapper)
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
 from .test_sparql_support import (csv_rows, shared_server, parse_graph, parse_results, reference_csv, reference_graph,
-                                 reference_select, solution_rows, without_bnode_labels)
+                                 reference_select, solution_rows)
 
 BASE = "https://w3id.org/un-meetings/"
 

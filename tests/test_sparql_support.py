@@ -12,9 +12,8 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Dataset, Graph, Literal
 from rdflib import namespace as _ns
 from rdflib.query import Result
 
@@ -88,15 +87,8 @@ def norm(term):
     return term.n3()
 
 
-def rows_of(result: Result) -> Counter:
-    variables = [str(v) for v in result.vars]
-    return Counter(tuple(norm(row.get(v) if hasattr(row, "get") else row[i]) for i, v in enumerate(variables))
-                   for row in _rows(result, variables))
 
 
-def _rows(result, variables):
-    for row in result:
-        yield {v: row[i] for i, v in enumerate(variables)} if not isinstance(row, dict) else row
 
 
 def solution_rows(result: Result) -> Counter:
@@ -166,9 +158,6 @@ def reference_csv(release, query: str) -> Counter:
     return out
 
 
-def without_bnode_labels(rows: Counter) -> Counter:
-    return Counter({tuple("_:" if isinstance(c, str) and c.startswith("_:") else c for c in row): n
-                    for row, n in rows.items()})
 
 
 def test_every_example_query_has_titles_in_english_and_arabic():
