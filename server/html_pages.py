@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
 from babel.dates import format_date, format_time
@@ -377,6 +377,14 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
         title = {"ar": "أشكال SHACL", "en": "SHACL shapes", "fr": "Formes SHACL", "es": "Formas SHACL",
                  "ru": "Формы SHACL", "zh": "SHACL 形状"}[lang]
     data = structured_data(page, root) if target.kind == "thing" else None
+    if target.kind == "graph":
+        query = f"SELECT ?s ?p ?o WHERE {{ GRAPH <{document.iri}> {{ ?s ?p ?o }} }} LIMIT 1000"
+        sparql = {"href": "/sparql?" + urlencode({"query": query}), "text": UI[lang]["graph_content"]}
+    elif target.kind == "thing":
+        query = f"SELECT ?graph ?property ?value WHERE {{ GRAPH ?graph {{ <{document.iri}> ?property ?value }} }} ORDER BY ?graph ?property"
+        sparql = {"href": "/sparql?" + urlencode({"query": query}), "text": UI[lang]["provenance"]}
+    else:
+        sparql = None
     base = page.base
     return render_template(
         "resource.html", lang=lang, dir=i18n.direction(lang), page=page, main=main, sections=sections,
@@ -387,7 +395,7 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
         canonical=target.canonical + (f"?lang={lang}" if explicit else ""),
         canonical_base=target.canonical, formats=[f for f in RDF_FORMATS],
         structured_data=jsonld.dumps_for_html(data) if data else None,
-        ui=UI[lang], base=base, triples=len(document.triples), explicit=explicit,
+        ui=UI[lang], base=base, sparql=sparql, triples=len(document.triples), explicit=explicit,
     )
 
 
@@ -423,32 +431,38 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
 
 #: The few words of the page itself, in the six languages (the data's words come from the data).
 UI = {
-    "ar": {"formats": "تنزيل البيانات", "incoming": "يُشار إليه من", "languages": "اللغة", "other_languages": "لغات أخرى",
+    "ar": {"provenance": "مصدر كل عبارة (SPARQL)", "graph_content": "ثلاثيات هذا الرسم البياني (SPARQL)",
+           "formats": "تنزيل البيانات", "incoming": "يُشار إليه من", "languages": "اللغة", "other_languages": "لغات أخرى",
            "iri": "المعرّف", "classes": "الفئات", "properties": "الخصائص", "other": "مصطلحات أخرى",
            "standard": "تسميات المصطلحات المعيارية", "skip": "انتقل إلى المحتوى", "home": "الصفحة الرئيسية",
            "sparql": "استعلام SPARQL", "ontology": "الأنطولوجيا", "when": "الموعد", "type": "النوع",
            "statements": "عبارة", "site": "البيانات المترابطة لاجتماعات الأمم المتحدة"},
-    "en": {"formats": "Download the data", "incoming": "Referred to by", "languages": "Language", "other_languages": "Other languages",
+    "en": {"provenance": "Source graph of each statement (SPARQL)", "graph_content": "The triples of this graph (SPARQL)",
+           "formats": "Download the data", "incoming": "Referred to by", "languages": "Language", "other_languages": "Other languages",
            "iri": "Identifier", "classes": "Classes", "properties": "Properties", "other": "Other terms",
            "standard": "Labels of standard terms", "skip": "Skip to content", "home": "Home",
            "sparql": "SPARQL query", "ontology": "Ontology", "when": "When", "type": "Type",
            "statements": "statements", "site": "UN meetings linked data"},
-    "fr": {"formats": "Télécharger les données", "incoming": "Cité par", "languages": "Langue", "other_languages": "Autres langues",
+    "fr": {"provenance": "Graphe source de chaque déclaration (SPARQL)", "graph_content": "Les triplets de ce graphe (SPARQL)",
+           "formats": "Télécharger les données", "incoming": "Cité par", "languages": "Langue", "other_languages": "Autres langues",
            "iri": "Identifiant", "classes": "Classes", "properties": "Propriétés", "other": "Autres termes",
            "standard": "Libellés des termes standard", "skip": "Aller au contenu", "home": "Accueil",
            "sparql": "Requête SPARQL", "ontology": "Ontologie", "when": "Date", "type": "Type",
            "statements": "déclarations", "site": "Données liées des réunions de l'ONU"},
-    "es": {"formats": "Descargar los datos", "incoming": "Mencionado por", "languages": "Idioma", "other_languages": "Otros idiomas",
+    "es": {"provenance": "Grafo de origen de cada declaración (SPARQL)", "graph_content": "Las tripletas de este grafo (SPARQL)",
+           "formats": "Descargar los datos", "incoming": "Mencionado por", "languages": "Idioma", "other_languages": "Otros idiomas",
            "iri": "Identificador", "classes": "Clases", "properties": "Propiedades", "other": "Otros términos",
            "standard": "Etiquetas de términos estándar", "skip": "Ir al contenido", "home": "Inicio",
            "sparql": "Consulta SPARQL", "ontology": "Ontología", "when": "Fecha", "type": "Tipo",
            "statements": "declaraciones", "site": "Datos enlazados de reuniones de la ONU"},
-    "ru": {"formats": "Скачать данные", "incoming": "Ссылаются", "languages": "Язык", "other_languages": "Другие языки",
+    "ru": {"provenance": "Исходный граф каждого утверждения (SPARQL)", "graph_content": "Триплеты этого графа (SPARQL)",
+           "formats": "Скачать данные", "incoming": "Ссылаются", "languages": "Язык", "other_languages": "Другие языки",
            "iri": "Идентификатор", "classes": "Классы", "properties": "Свойства", "other": "Другие термины",
            "standard": "Названия стандартных терминов", "skip": "Перейти к содержанию", "home": "Главная",
            "sparql": "Запрос SPARQL", "ontology": "Онтология", "when": "Когда", "type": "Тип",
            "statements": "утверждений", "site": "Связанные данные о совещаниях ООН"},
-    "zh": {"formats": "下载数据", "incoming": "被以下引用", "languages": "语言", "other_languages": "其他语言",
+    "zh": {"provenance": "每条陈述的来源图（SPARQL）", "graph_content": "此图的三元组（SPARQL）",
+           "formats": "下载数据", "incoming": "被以下引用", "languages": "语言", "other_languages": "其他语言",
            "iri": "标识符", "classes": "类", "properties": "属性", "other": "其他术语",
            "standard": "标准术语的标签", "skip": "跳到内容", "home": "首页",
            "sparql": "SPARQL 查询", "ontology": "本体", "when": "时间", "type": "类型",

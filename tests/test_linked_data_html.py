@@ -175,3 +175,14 @@ def test_hostile_label_is_escaped_in_the_page_and_its_json_ld(hostile_server):
     assert event["name"] == HOSTILE
     organisation = _page(hostile_server, "/doc/organization/escwa?lang=en")[0]
     assert "<script>alert(1)" not in organisation.text
+
+
+def test_pages_link_to_the_provenance_of_their_statements(server):
+    _, page = _page(server, f"/doc/{MEETING}?lang=en")
+    link = next(a["href"] for a in page.find("a") if a.get("href", "").startswith("/sparql?query="))
+    response = server.get(link, headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 200
+    graphs = {b["graph"]["value"] for b in response.json()["results"]["bindings"]}
+    assert {BASE + "graph/meeting/source-ar", BASE + "graph/meeting/translation"} <= graphs
+    _, page = _page(server, "/doc/graph/meeting/translation?lang=en")
+    assert any(a.get("href", "").startswith("/sparql?query=") for a in page.find("a"))
