@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -122,14 +123,12 @@ class _Connection:
         return status, response_headers, body
 
 
-async def _worker(requests: list[Request], result: Result, deadline: float, timeout: float, offset: int):
+async def _worker(requests: list[Request], result: Result, deadline: float, timeout: float, turns):
     url = urlsplit(requests[0].url)
     connection = _Connection(url.hostname, url.port or 80)
-    i = offset
     try:
         while time.perf_counter() < deadline:
-            request = requests[i % len(requests)]
-            i += 1
+            request = requests[next(turns) % len(requests)]  # shared round-robin over the list
             parts = urlsplit(request.url)
             target = parts.path + ("?" + parts.query if parts.query else "")
             started = time.perf_counter()
@@ -154,21 +153,22 @@ async def _worker(requests: list[Request], result: Result, deadline: float, time
         connection.close()
 
 
-async def _run(requests, concurrency, duration, timeout, warmup):
+async def _run(requests, concurrency, duration, timeout, warmup, name):
+    turns = itertools.count()
     if warmup > 0:
-        await asyncio.gather(*(_worker(requests, Result("warmup", warmup), time.perf_counter() + warmup, timeout, k)
-                               for k in range(concurrency)))
-    result = Result(requests[0].name if len(requests) == 1 else "+".join(r.name for r in requests), duration)
+        await asyncio.gather(*(_worker(requests, Result("warmup", warmup), time.perf_counter() + warmup, timeout, turns)
+                               for _ in range(concurrency)))
+    result = Result(name or (requests[0].name if len(requests) == 1 else "+".join(r.name for r in requests)), duration)
     started = time.perf_counter()
-    await asyncio.gather(*(_worker(requests, result, started + duration, timeout, k) for k in range(concurrency)))
+    await asyncio.gather(*(_worker(requests, result, started + duration, timeout, turns) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     return result
 
 
 def run(requests: list[Request], concurrency: int = 8, duration: float = 5.0, timeout: float = 10.0,
-        warmup: float = 0.5) -> Result:
+        warmup: float = 0.5, name: str | None = None) -> Result:
     """Drive `requests` (round-robin) at fixed concurrency for `duration` seconds; checked results."""
-    return asyncio.run(_run(requests, concurrency, duration, timeout, warmup))
+    return asyncio.run(_run(requests, concurrency, duration, timeout, warmup, name))
 
 
 def fetch(request: Request, timeout: float = 60.0) -> tuple[int, dict, bytes]:

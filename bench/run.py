@@ -134,6 +134,29 @@ def run_cells(server, requests: dict, args, only: set[str] | None = None) -> dic
     return cells
 
 
+def run_crawl(server, items: list[workload.Item], args) -> dict | None:
+    """GETs of distinct meetings' documents, each new to the server (no warm-up, no calibration):
+    the cold path. Ours: the HTML page; SPARQL stores: the CONSTRUCT of the meeting, Turtle."""
+    if not items or server.kind == "documents":
+        return None
+    if isinstance(server, servers.Ours):
+        requests = [driver.Request("crawl", server.base_url + i.doc_path, i.html_check, {"Accept": "text/html"})
+                    for i in items]
+    else:
+        requests = [driver.Request("crawl", server.sparql_url(i.query), i.check, {"Accept": i.accept}) for i in items]
+    LOADAVG.append(os.getloadavg()[0])
+    result = driver.run(requests, concurrency=args.concurrency, duration=args.duration, timeout=args.timeout,
+                        warmup=0, name="crawl")
+    cell = result.as_dict()
+    cell["first_answer"] = "not calibrated (cold on purpose)"
+    cell["distinct_documents"] = len(requests)
+    cell["first_pass_only"] = result.ok + result.errors <= len(requests)
+    flag = "" if not result.errors else f"  ERRORS {result.errors}: {result.first_problem}"
+    print(f"  {server.name:16} {'crawl (cold)':22} {cell['rps']:9.1f} req/s  p50 {cell['p50_ms']} ms  "
+          f"p99 {cell['p99_ms']} ms  ({len(requests)} distinct){flag}", flush=True)
+    return cell
+
+
 def capture(ours: servers.Ours, requests: dict, items: list[workload.Item], files: Path) -> set[str]:
     """Write the bytes of each right answer of ours where nginx and bare Flask serve them."""
     replayable = set()
@@ -152,8 +175,10 @@ def capture(ours: servers.Ours, requests: dict, items: list[workload.Item], file
     return replayable
 
 
-def profile(ours: servers.Ours, request: driver.Request, args, out: Path) -> dict:
-    """py-spy (all workers) while the driver hammers one request; top functions by own and total time."""
+def profile(ours: servers.Ours, request, args, out: Path) -> dict:
+    """py-spy (all workers) while the driver hammers one request (or a list, round-robin); top
+    functions by own and total time."""
+    requests = request if isinstance(request, list) else [request]
     raw = out.with_suffix(".txt")
     spy = subprocess.Popen([str(servers.BIN / "py-spy"), "record", "--pid", str(ours.process.pid), "--subprocesses",
                             "--nonblocking", "--rate", "200", "--duration", str(int(args.duration) + 2),
@@ -161,14 +186,14 @@ def profile(ours: servers.Ours, request: driver.Request, args, out: Path) -> dic
                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(1.0)
-        result = driver.run([request], concurrency=args.concurrency, duration=args.duration, timeout=args.timeout,
+        result = driver.run(requests, concurrency=args.concurrency, duration=args.duration, timeout=args.timeout,
                             warmup=0)
         spy.wait(args.duration + 30)
     finally:
         if spy.poll() is None:
             os.killpg(spy.pid, 9)
     stats = profiling.summarize(raw, top=20)
-    summary = {"request": request.name, "rps_while_profiled": round(result.rps, 1), **stats, "raw": str(raw)}
+    summary = {"request": requests[0].name, "rps_while_profiled": round(result.rps, 1), **stats, "raw": str(raw)}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     return summary
 
@@ -213,9 +238,12 @@ def tables(report: dict) -> str:
         errors = (sp or {}).get("errors", 0) + (dc or {}).get("errors", 0)
         lines.append(f"| {name} | {s.get('load_s') if s.get('load_s') is not None else '—'} | {s.get('ready_s')} | "
                      f"{s.get('peak_rss_mb')} | {sp['rps'] if sp else '—'} | {dc['rps'] if dc else '—'} | {errors} |")
-    lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s).", "",
+    lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s). "
+              "`crawl`: distinct meetings, each new to the server (ours: HTML page; SPARQL stores: CONSTRUCT, "
+              "Turtle), no warm-up.", "",
               "| request | " + " | ".join(order) + " |", "|---|" + "---:|" * len(order)]
-    names = [i["name"] for i in report["items"]]
+    names = [i["name"] for i in report["items"]] + (["crawl"] if any(
+        "crawl" in report["servers"][s].get("cells", {}) for s in order) else [])
     for n in names:
         lines.append(f"| {n} | " + " | ".join(fmt_cell(report["servers"][s].get("cells", {}).get(n)) for s in order) + " |")
     problems = [(s, n, c["first_problem"] or c["first_answer"]) for s in order
@@ -273,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     oracle = workload.Oracle(release / "store", BASE)
     sample = oracle.sample()
     items = workload.sparql_mix(oracle, sample, root / "queries") + workload.document_mix(oracle, sample)
+    crawl_items = workload.crawl_mix(oracle) if meetings > 0 else []
     report["sample"] = sample.__dict__
     report["items"] = [{"name": i.name, "mix": i.mix, "query": i.query, "accept": i.accept, "doc_path": i.doc_path}
                        for i in items]
@@ -295,13 +324,20 @@ def main(argv: list[str] | None = None) -> int:
             with ours:
                 print(f"lodpub on {ours.base_url} (ready in {ours.start_seconds:.1f}s)", flush=True)
                 requests = requests_for(ours, items, set())
+                crawl = run_crawl(ours, crawl_items, args)  # first, while every document is cold
                 entry = record(ours, run_cells(ours, requests, args))
+                if crawl:
+                    entry["cells"]["crawl"] = crawl
                 replayable = capture(ours, requests, items, files)
                 if args.profile:
                     args.results.mkdir(parents=True, exist_ok=True)
                     entry["profiles"] = [
                         profile(ours, requests[name], args, args.results / f"profile-{scale}-{name.replace('.', '-')}")
                         for name in ("meeting.html", "meeting.jsonld", "join-4-patterns") if name in requests]
+                    if crawl_items:  # cold pages: the meetings the crawl cell did not reach, last first
+                        cold = [driver.Request("crawl", ours.base_url + i.doc_path, i.html_check,
+                                               {"Accept": "text/html"}) for i in reversed(crawl_items)]
+                        entry["profiles"].append(profile(ours, cold, args, args.results / f"profile-{scale}-crawl-html"))
             entry["peak_rss_mb"] = ours.peak_rss_mb
         except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
             report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
@@ -338,7 +374,10 @@ def main(argv: list[str] | None = None) -> int:
             with server:
                 print(f"{name} on {server.base_url} (load {server.load_seconds}, ready {server.start_seconds})", flush=True)
                 only = SLOW.get(name) if meetings > 0 else None
+                crawl = run_crawl(server, crawl_items, args)
                 entry = record(server, run_cells(server, requests_for(server, items, replayable), args, only))
+                if crawl:
+                    entry["cells"]["crawl"] = crawl
             entry["peak_rss_mb"] = server.peak_rss_mb
         except Exception as error:  # noqa: BLE001
             report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}

@@ -264,3 +264,20 @@ def document_mix(oracle: Oracle, sample: Sample) -> list[Item]:
                           triples_about(iri, name, n_about, oracle.base, "ttl"), doc_path=path + ".ttl",
                           replay_ext="ttl"))
     return items
+
+
+def crawl_mix(oracle: Oracle, limit: int = 2000) -> list[Item]:
+    """Distinct meetings, each asked once per pass: documents that are not in any cache yet.
+    For our server `.html` of each; for the SPARQL anchors the CONSTRUCT of each, in Turtle."""
+    p = prologue(oracle.base)
+    rows = oracle.rows(p + f"""SELECT ?m ?name WHERE {{ ?m a schema:Event ; unm:hasOutcomeDocument ?d ;
+        schema:name ?name . FILTER(lang(?name) = "ar") }} ORDER BY ?m LIMIT {limit}""")
+    items = []
+    for row in rows:
+        iri, name = row["m"], row["name"].rsplit("@", 1)[0]
+        construct = f"CONSTRUCT {{ <{iri}> ?p ?o }} WHERE {{ <{iri}> ?p ?o }}"
+        path = "/doc/" + iri[len(oracle.base) + len("id/"):]
+        items.append(Item("crawl", "crawl", construct, TURTLE, triples_about(iri, name, None, oracle.base, "ttl"),
+                          doc_path=path + ".html", replay_ext="html"))
+        items[-1].html_check = html_names(name)
+    return items
