@@ -19,7 +19,7 @@ from flask import render_template
 from . import documents, i18n, jsonld
 from .app import publication
 from .namespaces import STANDARD, prefixes
-from .negotiation import FORMATS, RDF_FORMATS
+from .negotiation import RDF_FORMATS
 
 SCHEMA, RDF, RDFS, SKOS, XSD, OWL = (STANDARD[k] for k in ("schema", "rdf", "rdfs", "skos", "xsd", "owl"))
 RDF_TYPE = RDF + "type"
@@ -218,7 +218,7 @@ class Page:
         return text, self.zone(moment, subject)
 
     def zone(self, moment: datetime, subject) -> str:
-        parts = [o.value for o in self.by_subject.get(subject, {}).get(STANDARD_UNM_TIMEZONE(self.base), [])]
+        parts = [o.value for o in self.by_subject.get(subject, {}).get(unm_time_zone(self.base), [])]
         if moment.tzinfo is not None:
             parts.append(_utc_offset(moment))
         return ", ".join(parts)
@@ -261,7 +261,7 @@ class Page:
         return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
 
 
-def STANDARD_UNM_TIMEZONE(base: str) -> str:
+def unm_time_zone(base: str) -> str:
     return base + "ontology#timeZone"
 
 
