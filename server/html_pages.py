@@ -238,11 +238,12 @@ class Page:
         if len(start) <= 10:
             text = self.human_date(start)
             return {"text": f"{text} – {self.human_date(end)}" if end and end != start else text, "zone": ""}
-        text = f"{format_date(s.date(), 'full', locale=self.lang)}, {format_time(s.time(), 'short', locale=self.lang)}"
+        comma = "، " if self.lang == "ar" else "，" if self.lang == "zh" else ", "
+        text = f"{format_date(s.date(), 'full', locale=self.lang)}{comma}{format_time(s.time(), 'short', locale=self.lang)}"
         if e and e.date() == s.date():
             text += f"–{format_time(e.time(), 'short', locale=self.lang)}"
         elif e:
-            text += f" – {format_date(e.date(), 'full', locale=self.lang)}, {format_time(e.time(), 'short', locale=self.lang)}"
+            text += f" – {format_date(e.date(), 'full', locale=self.lang)}{comma}{format_time(e.time(), 'short', locale=self.lang)}"
         return {"text": text, "zone": self.zone(s, subject)}
 
     # the page's parts
@@ -431,7 +432,7 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
 
 #: The few words of the page itself, in the six languages (the data's words come from the data).
 UI = {
-    "ar": {"provenance": "مصدر كل عبارة (SPARQL)", "graph_content": "ثلاثيات هذا الرسم البياني (SPARQL)",
+    "ar": {"provenance": "مصدر كل عبارة (SPARQL)\u200f", "graph_content": "ثلاثيات هذا الرسم البياني (SPARQL)\u200f",
            "formats": "تنزيل البيانات", "incoming": "يُشار إليه من", "languages": "اللغة", "other_languages": "لغات أخرى",
            "iri": "المعرّف", "classes": "الفئات", "properties": "الخصائص", "other": "مصطلحات أخرى",
            "standard": "تسميات المصطلحات المعيارية", "skip": "انتقل إلى المحتوى", "home": "الصفحة الرئيسية",
