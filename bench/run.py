@@ -210,9 +210,12 @@ def mix_summary(cells: dict, names: list[str]) -> dict | None:
     chosen = [cells[n] for n in names if n in cells]
     if not chosen:
         return None
-    return {"cells": len(chosen), "ok": sum(c["ok"] for c in chosen), "errors": sum(c["wrong"] + c["failed"] for c in chosen),
+    right = [c for c in chosen if c["rps"] and not c["wrong"] + c["failed"]]
+    return {"cells": len(chosen), "cells_right": len(right), "ok": sum(c["ok"] for c in chosen),
+            "errors": sum(c["wrong"] + c["failed"] for c in chosen),
             # the mix's rate if each request were sent equally often: harmonic mean of the cells
-            "rps": round(len(chosen) / sum(1 / c["rps"] if c["rps"] else float("inf") for c in chosen), 1)}
+            # answered without any error (the others are listed below the tables)
+            "rps": round(len(right) / sum(1 / c["rps"] for c in right), 1) if right else 0.0}
 
 
 def tables(report: dict) -> str:
@@ -224,20 +227,24 @@ def tables(report: dict) -> str:
              f"(validation {report['build']['validate_s']} s, release {report['build']['release_s']} s, "
              f"peak RSS {report['build']['build_peak_rss_mb']} MiB) · concurrency {report['settings']['concurrency']}, "
              f"{report['settings']['duration']} s per cell, timeout {report['settings']['timeout']} s · "
-             f"1-min load average during the cells {report['loadavg_1min']['min']}–{report['loadavg_1min']['max']} "
+             f"1-min load average during the cells {report['loadavg_1min']['min']:.1f}–{report['loadavg_1min']['max']:.1f} "
              f"(mean {report['loadavg_1min']['mean']}; {report['machine']['nproc']} CPUs, the driver included)",
              "",
-             "| server | load s | ready s | peak RSS MiB | SPARQL mix req/s | docs mix req/s | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| server | load s | ready s | peak RSS MiB | SPARQL mix req/s (cells right) | docs mix req/s (cells right) | crawl req/s | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in order:
         s = report["servers"][name]
         if "error" in s:
             lines.append(f"| {name} | — | — | — | failed: {s['error'][:80]} | | |")
             continue
         sp, dc = s.get("sparql_mix"), s.get("documents_mix")
-        errors = (sp or {}).get("errors", 0) + (dc or {}).get("errors", 0)
+        crawl = s.get("cells", {}).get("crawl")
+        errors = sum(c["wrong"] + c["failed"] for c in s.get("cells", {}).values())
+
+        def mix(m):
+            return f"{m['rps']} ({m.get('cells_right', '?')}/{m['cells']})" if m else "—"
         lines.append(f"| {name} | {s.get('load_s') if s.get('load_s') is not None else '—'} | {s.get('ready_s')} | "
-                     f"{s.get('peak_rss_mb')} | {sp['rps'] if sp else '—'} | {dc['rps'] if dc else '—'} | {errors} |")
+                     f"{s.get('peak_rss_mb')} | {mix(sp)} | {mix(dc)} | {crawl['rps'] if crawl else '—'} | {errors} |")
     lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s). "
               "`crawl`: distinct meetings, each new to the server (ours: HTML page; SPARQL stores: CONSTRUCT, "
               "Turtle), no warm-up.", "",
@@ -254,11 +261,28 @@ def tables(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render(path: Path) -> int:
+    """Recompute the mix summaries of a results JSON and rewrite its markdown beside it."""
+    report = json.loads(path.read_text(encoding="utf-8"))
+    sparql_names = [i["name"] for i in report["items"] if i["mix"] == "sparql"]
+    doc_names = [i["name"] for i in report["items"] if i["mix"] == "documents"]
+    for entry in report["servers"].values():
+        if "cells" in entry:
+            entry["sparql_mix"] = mix_summary(entry["cells"], sparql_names)
+            entry["documents_mix"] = mix_summary(entry["cells"], doc_names)
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    markdown = tables(report)
+    path.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument("--scale", choices=sorted(generate.SCALES))
     size.add_argument("--meetings", type=int)
+    size.add_argument("--render", type=Path, help="only rewrite the .md of a results .json")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default /tmp/lodpub-bench/SCALE)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -270,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                         "`time -v lodpub build --root DIR > LOG`) instead of generating and building")
     parser.add_argument("--build-log", type=Path, help="with --corpus: the log of that build, for its figures")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
     scale = args.scale or f"{args.meetings}m"
     meetings = generate.SCALES[args.scale] if args.scale else args.meetings
     work = args.workdir or Path("/tmp/lodpub-bench") / scale
