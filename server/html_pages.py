@@ -114,7 +114,7 @@ class Page:
         return {"text": text, "lang": lang, "dir": _dir(lang), "href": self.href(term.value), "iri": term.value}
 
     # nodes
-    def node(self, subject, depth: int = 0, parents: tuple = ()) -> dict:
+    def node(self, subject, depth: int = 0, parents: tuple = (), level: int | None = None) -> dict:
         props = self.by_subject.get(subject, {})
         title, title_lang = self.label(subject) if isinstance(subject, ox.NamedNode) else ("", None)
         rows = []
@@ -140,6 +140,8 @@ class Page:
             "title": title, "title_lang": title_lang, "title_dir": _dir(title_lang),
             "types": types,
             "rows": rows, "position": position, "when": self.when(subject),
+            # heading level of its title: no level skipped below the page's h1 (or a section's h2)
+            "level": min(6, level or depth + 1),
         }
         return node
 
@@ -426,7 +428,7 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
     for key in ("classes", "properties", "other", "standard"):
         nodes = sorted(groups[key], key=lambda s: page.label(s)[0].lower())
         if nodes:
-            sections.append({"title": ui[key], "id": key, "nodes": [page.node(n) for n in nodes]})
+            sections.append({"title": ui[key], "id": key, "nodes": [page.node(n, level=3) for n in nodes]})
     return sections
 
 

@@ -136,6 +136,15 @@ def test_ontology_page_documents_every_term_in_the_language(server):
     assert "Réunion de groupe d'experts" in " ".join(page.text_by_tag.get("h3", []))
 
 
+def test_headings_do_not_skip_levels(server):
+    import re
+    for path in (f"/doc/{MEETING}?lang=en", "/doc/organization/escwa?lang=ar", "/ontology?lang=en"):
+        levels = [int(n) for n in re.findall(r"<h([1-6])[ >]", server.get(path).text)]
+        assert levels[0] == 1 and levels.count(1) == 1, path
+        for before, after in zip(levels, levels[1:]):
+            assert after <= before + 1, (path, levels)
+
+
 HOSTILE = "</script><script>alert(1)</script> <!-- x"
 
 
