@@ -67,6 +67,8 @@ def _evaluator_main(conn, store: str | None) -> None:
     out, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    _die_with_parent()
     if MEMORY_MB > 0:
         import resource
         limit = MEMORY_MB << 20
@@ -87,20 +89,41 @@ def _evaluator_main(conn, store: str | None) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
+        # backstop: should the worker die mid-query (nobody left to kill us), the kernel ends
+        # this process a little after the time limit (SIGALRM's default action; Oxigraph holds
+        # the GIL while it computes, so no Python-level watchdog could run)
+        limit = job.get("timeout") or 0
+        if limit > 0:
+            signal.alarm(int(limit) + ALARM_GRACE)
         try:
             answer = ("ok", evaluate(job, stores))
         except EvaluationError as error:
             answer = ("error", error.status, error.title, error.detail, error.extra)
         except BaseException as error:  # never let one query end the evaluator's loop silently
             answer = ("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {})
+        signal.alarm(0)
         try:
             conn.send(answer)
         except (BrokenPipeError, OSError):
             return
 
 
+#: seconds past the time limit after which an evaluator ends itself (if its worker could not)
+ALARM_GRACE = 5
 #: how long a new evaluator may take to start and open the store
 START_TIMEOUT = 30.0
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when the forkserver (which ends with its worker) ends, even in the middle
+    of a long query, when nobody reads the pipe any more."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 class _Evaluator:

@@ -142,6 +142,7 @@ def _answer(operation):
             "union": not text.declares_dataset,
             "media_type": (TURTLE if text.gives_graph else RESULTS_JSON) if media_type == HTML else media_type,
             "max_rows": s.max_result_rows,
+            "timeout": s.query_timeout,
             "link": link,
             "base_prefixes": {**dataset_prefixes(s.base), **text.prefixes},
         }
