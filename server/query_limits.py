@@ -168,7 +168,7 @@ class EvaluatorPool:
     def _ctx(self):
         if self._context is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["server.sparql_results", "pyoxigraph"])
+            context.set_forkserver_preload(["server.sparql_results", "server.jsonld", "pyoxigraph"])
             self._context = context
         return self._context
 

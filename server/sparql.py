@@ -22,6 +22,7 @@ from .app import error_response, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
 from .namespaces import prefixes as dataset_prefixes
+from .negotiation import jsonld_profile
 from .service_description import describe
 from .sparql_protocol import (
     GRAPH_TYPES, HTML, JSONLD, NTRIPLES, RDFXML, RESULT_TYPES, RESULTS_JSON, TURTLE,
@@ -121,8 +122,12 @@ def _answer(operation):
                              html=request.method == "GET")
     pub = publication()
     link = request.host_url + "sparql#result-row-limit"
+    profile = ""
+    if media_type == JSONLD:  # as every JSON-LD of the site: compacted unless expanded is asked for
+        profile = "expanded" if jsonld_profile(request.accept_mimetypes, request.args.get("profile")) == "expanded" \
+            else "compacted"
     key_parts = [text.normalised, "\x1f".join(operation.default_graphs), "\x1f".join(operation.named_graphs),
-                 media_type, pub.version, str(s.max_result_rows), s.base]
+                 media_type, profile, pub.version, str(s.max_result_rows), s.base]
     tag = hashlib.sha256("\x1e".join(key_parts).encode()).hexdigest()[:32]
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
@@ -143,6 +148,7 @@ def _answer(operation):
             "media_type": (TURTLE if text.gives_graph else RESULTS_JSON) if media_type == HTML else media_type,
             "max_rows": s.max_result_rows,
             "timeout": s.query_timeout,
+            "jsonld_profile": profile or "compacted",
             "link": link,
             "base_prefixes": {**dataset_prefixes(s.base), **text.prefixes},
         }

@@ -93,7 +93,8 @@ def evaluate(job: dict, stores: dict) -> dict:
                 truncated = True
                 break
             triples.append(triple)
-        return {"body": write_triples(triples, media_type, job.get("base_prefixes") or {}, truncated),
+        return {"body": write_triples(triples, media_type, job.get("base_prefixes") or {}, truncated,
+                                      job.get("base"), job.get("jsonld_profile", "compacted")),
                 "rows": len(triples), "truncated": truncated, "form": "GRAPH"}
     except (OSError, RuntimeError, ValueError, TypeError) as error:
         raise EvaluationError(400, "Query evaluation failed", f"The query could not be evaluated: {error}") from None
@@ -252,7 +253,24 @@ def _tsv(variables, rows) -> bytes:
 # CONSTRUCT and DESCRIBE
 # --------------------------------------------------------------------------------------------
 
-def write_triples(triples: list, media_type: str, prefixes: dict[str, str], truncated: bool) -> bytes:
+_loaders: dict = {}
+
+
+def write_jsonld(triples: list, base: str, profile: str) -> bytes:
+    """JSON-LD as every RDF document of the site: compacted with the published context
+    ({base}context.jsonld) by default, expanded when the client asks for that profile."""
+    from . import jsonld
+    form = jsonld.expanded(triples)
+    if profile != "expanded":
+        loader = _loaders.get(base) or _loaders.setdefault(base, jsonld.Loader(base))
+        form = jsonld.compacted(form, loader)
+    return (json.dumps(form, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def write_triples(triples: list, media_type: str, prefixes: dict[str, str], truncated: bool,
+                  base: str | None = None, profile: str = "compacted") -> bytes:
+    if media_type == JSONLD and base:
+        return write_jsonld(triples, base, profile)
     rdf_format = _RDF_FORMATS[media_type]
     if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML):
         used = _used_prefixes(triples, prefixes)

@@ -149,6 +149,21 @@ def test_format_parameter_for_graphs(server, built, name, media_type):
     assert isomorphic(parse_graph(response.content, media_type), reference_graph(built, CONSTRUCT))
 
 
+def test_jsonld_is_compacted_with_the_published_context_unless_expanded_is_asked(server, built):
+    url = server.url + "/sparql"
+    compacted = requests.get(url, params={"query": DESCRIBE}, headers={"Accept": "application/ld+json"})
+    document = compacted.json()
+    assert document["@context"] == BASE + "context.jsonld"
+    place = next(n for n in document["@graph"] if n["id"] == "place:un-headquarters")
+    assert place["name"]["en"] == "United Nations Headquarters"
+    expanded = requests.get(url, params={"query": DESCRIBE},
+                            headers={"Accept": 'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"'})
+    assert isinstance(expanded.json(), list) and "@context" not in expanded.text
+    assert expanded.headers["ETag"] != compacted.headers["ETag"]
+    for response in (compacted, expanded):
+        assert isomorphic(parse_graph(response.content, "application/ld+json"), reference_graph(built, DESCRIBE))
+
+
 def test_406_lists_the_types_that_can_serve_the_query_form(server):
     response = requests.get(server.url + "/sparql", params={"query": SELECT}, headers={"Accept": "text/turtle"})
     assert response.status_code == 406

@@ -133,9 +133,24 @@ def parse_results(body: bytes, media_type: str) -> Result:
 
 
 def parse_graph(body: bytes, media_type: str) -> Graph:
+    if media_type == "application/ld+json":
+        body = _inline_context(body)
     fmt = {"text/turtle": "turtle", "application/n-triples": "nt", "application/rdf+xml": "xml",
            "application/ld+json": "json-ld"}[media_type]
     return Graph().parse(data=body, format=fmt)
+
+
+def _inline_context(body: bytes) -> bytes:
+    """Compacted JSON-LD refers to the published context by its canonical URL, which is not on
+    this machine: put the context in the document (no network in tests)."""
+    import json
+    from server.jsonld import build_context, context_url
+    document = json.loads(body)
+    if isinstance(document, dict) and isinstance(document.get("@context"), str):
+        base = document["@context"][: -len("context.jsonld")]
+        assert document["@context"] == context_url(base)
+        document["@context"] = build_context(base)["@context"]
+    return json.dumps(document).encode()
 
 
 def csv_rows(body: bytes) -> tuple[list[str], Counter]:
