@@ -254,6 +254,9 @@ def _tsv(variables, rows) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 _loaders: dict = {}
+#: pyld compacts ~1 000 triples a second: larger graphs are sent expanded (the same graph, still
+#: JSON-LD), so that the format does not decide whether a query fits in the time limit
+COMPACT_MAX_TRIPLES = 2000
 
 
 def write_jsonld(triples: list, base: str, profile: str) -> bytes:
@@ -261,7 +264,7 @@ def write_jsonld(triples: list, base: str, profile: str) -> bytes:
     ({base}context.jsonld) by default, expanded when the client asks for that profile."""
     from . import jsonld
     form = jsonld.expanded(triples)
-    if profile != "expanded":
+    if profile != "expanded" and len(triples) <= COMPACT_MAX_TRIPLES:
         loader = _loaders.get(base) or _loaders.setdefault(base, jsonld.Loader(base))
         form = jsonld.compacted(form, loader)
     return (json.dumps(form, ensure_ascii=False, indent=1) + "\n").encode("utf-8")

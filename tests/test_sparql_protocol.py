@@ -164,6 +164,16 @@ def test_jsonld_is_compacted_with_the_published_context_unless_expanded_is_asked
         assert isomorphic(parse_graph(response.content, "application/ld+json"), reference_graph(built, DESCRIBE))
 
 
+def test_large_jsonld_graphs_are_sent_expanded(server, built):
+    query = "CONSTRUCT { ?s <urn:x> ?o . ?s <urn:y> ?o } WHERE { ?s ?p ?o }"
+    response = requests.get(server.url + "/sparql", params={"query": query}, headers={"Accept": "application/ld+json"})
+    assert response.status_code == 200
+    assert isinstance(response.json(), list)  # expanded: over 2 000 triples
+    graph = parse_graph(response.content, "application/ld+json")
+    assert len(graph) > 2000
+    assert isomorphic(graph, reference_graph(built, query))
+
+
 def test_406_lists_the_types_that_can_serve_the_query_form(server):
     response = requests.get(server.url + "/sparql", params={"query": SELECT}, headers={"Accept": "text/turtle"})
     assert response.status_code == 406
