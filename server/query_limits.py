@@ -320,11 +320,12 @@ class TooManyQueries(Exception):
 _limiters: dict = {}
 
 
-def client_limiter(releases: Path, limit: int) -> ClientLimiter:
-    """One limiter per server (all the workers of one server share its releases folder)."""
-    key = (str(releases.resolve()), limit)
+def client_limiter(releases: Path, address: str, limit: int) -> ClientLimiter:
+    """One limiter per server: the workers of one server (same releases folder, same listening
+    address) share its lock files; another server on another port counts apart."""
+    key = (str(releases.resolve()), address, limit)
     if key not in _limiters:
-        name = hashlib.sha256(key[0].encode()).hexdigest()[:12]
+        name = hashlib.sha256(f"{key[0]}\x1f{address}\x1f{limit}".encode()).hexdigest()[:12]
         folder = Path(tempfile.gettempdir()) / f"lodpub-sparql-clients-{os.getuid()}-{name}"
         _limiters[key] = ClientLimiter(folder, limit)
     return _limiters[key]

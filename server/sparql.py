@@ -152,7 +152,7 @@ def _answer(operation):
             "link": link,
             "base_prefixes": {**dataset_prefixes(s.base), **text.prefixes},
         }
-        limiter = query_limits.client_limiter(s.releases, s.max_concurrent_queries_per_client)
+        limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
         try:
             with limiter.slot(request.remote_addr or "unknown"):
                 answer = query_limits.pool().run(job, s.query_timeout)
