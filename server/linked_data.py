@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, request
 
 from . import documents, html_pages, i18n, jsonld, representations
 from .lru import LRU
-from .app import error_response, publication, settings
+from .app import content_security_policy, error_response, publication, settings
 from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, choose_format, jsonld_profile
 
 blueprint = Blueprint("linked_data", __name__)
@@ -202,9 +202,8 @@ def _serve(target: Target, fixed: str | None):
             vary.append("Accept-Language")
         variant = f"{language}:{int(explicit)}"
         query = f"?lang={language}"
-        rep = _cache("representations").get((target.iri, "html", variant), lambda: representations.make(
-            html_pages.render(target, load_document(target), language, explicit).encode("utf-8"),
-            fmt.content_type, pub.version, target.iri, "html", variant))
+        rep = _cache("representations").get((target.iri, "html", variant), lambda: _html_representation(
+            target, language, explicit, variant))
     else:
         if fmt.name == "jsonld":
             profile = jsonld_profile(request.accept_mimetypes if negotiated else None, request.args.get("profile"))
@@ -220,6 +219,15 @@ def _serve(target: Target, fixed: str | None):
         response.headers["Content-Language"] = language
     response.headers["Link"] = _links(target)
     return response
+
+
+def _html_representation(target: Target, language: str, explicit: bool, variant: str):
+    """A page, with its Content-Security-Policy computed once from the uncompressed HTML (the
+    app cannot read a gzipped body to hash its JSON-LD block)."""
+    pub = publication()
+    body = html_pages.render(target, load_document(target), language, explicit).encode("utf-8")
+    return representations.make(body, BY_NAME["html"].content_type, pub.version, target.iri, "html", variant,
+                                headers=(("Content-Security-Policy", content_security_policy(body)),))
 
 
 def _links(target: Target) -> str:
@@ -239,6 +247,8 @@ def _send(rep: representations.Representation, vary: list[str]):
     response.headers["Content-Type"] = rep.content_type
     if gzip_ok:
         response.headers["Content-Encoding"] = "gzip"
+    for name, value in rep.headers:
+        response.headers[name] = value
     response.set_etag(rep.etag + ("-gz" if gzip_ok else ""))
     response.last_modified = pub.created
     response.headers["Cache-Control"] = CACHE_CONTROL

@@ -25,16 +25,18 @@ class Representation:
     gzipped: bytes | None
     etag: str           # strong, without quotes; "-gz" is appended for the gzip variant
     content_type: str
+    headers: tuple[tuple[str, str], ...] = ()  # computed once from the body (e.g. the CSP of a page)
 
 
-def make(body: bytes, content_type: str, version: str, *identity: str) -> Representation:
+def make(body: bytes, content_type: str, version: str, *identity: str,
+         headers: tuple[tuple[str, str], ...] = ()) -> Representation:
     """The ETag is derived from the release version, what the representation is (IRI, format,
     language or profile) and its bytes, so a new release or a new rendering changes it."""
     digest = hashlib.sha256("\0".join((version, *identity)).encode() + b"\0" + body).hexdigest()[:20]
     gz = gzip.compress(body, compresslevel=9, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
     if gz is not None and len(gz) >= len(body):
         gz = None
-    return Representation(body, gz, f"{version}-{digest}", content_type)
+    return Representation(body, gz, f"{version}-{digest}", content_type, headers)
 
 
 def serialize(document: Document, fmt: str, base: str, profile: str = "compacted",

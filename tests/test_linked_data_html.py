@@ -195,3 +195,20 @@ def test_pages_link_to_the_provenance_of_their_statements(server):
     assert {BASE + "graph/meeting/source-ar", BASE + "graph/meeting/translation"} <= graphs
     _, page = _page(server, "/doc/graph/meeting/translation?lang=en")
     assert any(a.get("href", "").startswith("/sparql?query=") for a in page.find("a"))
+
+
+def test_pages_carry_their_content_security_policy_gzipped_or_not(server):
+    import base64
+    import hashlib
+    import gzip
+    import requests
+    for encoding in ("identity", "gzip"):
+        response = requests.get(server.url + f"/doc/{MEETING}?lang=en", headers={"Accept-Encoding": encoding},
+                                stream=True)
+        raw = response.raw.read()
+        body = gzip.decompress(raw) if response.headers.get("Content-Encoding") == "gzip" else raw
+        assert (response.headers.get("Content-Encoding") == "gzip") == (encoding == "gzip")
+        policy = response.headers["Content-Security-Policy"]
+        block = Html(body.decode("utf-8")).scripts[0][1].encode("utf-8")
+        digest = base64.b64encode(hashlib.sha256(block).digest()).decode()
+        assert f"'sha256-{digest}'" in policy and "'unsafe-inline'" not in policy
