@@ -265,6 +265,8 @@ def tables(report: dict) -> str:
         "crawl" in report["servers"][s].get("cells", {}) for s in order) else [])
     for n in names:
         lines.append(f"| {n} | " + " | ".join(fmt_cell(report["servers"][s].get("cells", {}).get(n)) for s in order) + " |")
+    if report.get("skipped"):
+        lines += ["", "Left out: " + "; ".join(f"`{n}`: {why}" for n, why in report["skipped"].items())]
     problems = [(s, n, c["first_problem"] or c["first_answer"]) for s in order
                 for n, c in report["servers"][s].get("cells", {}).items() if c["wrong"] + c["failed"]]
     if problems:
@@ -341,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     items = workload.sparql_mix(oracle, sample, root / "queries") + workload.document_mix(oracle, sample)
     crawl_items = workload.crawl_mix(oracle) if meetings > 0 else []
     report["sample"] = sample.__dict__
+    report["skipped"] = dict(workload.SKIPPED)
     report["items"] = [{"name": i.name, "mix": i.mix, "query": i.query, "accept": i.accept, "doc_path": i.doc_path}
                        for i in items]
     sparql_names = [i.name for i in items if i.mix == "sparql"]
