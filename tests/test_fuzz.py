@@ -229,7 +229,7 @@ def _raw_target(path: str) -> bytes:
 STATIC = {p.name: p.read_bytes() for p in (PROJECT_ROOT / "server" / "static").iterdir() if p.is_file()}
 
 
-@fast(1300)
+@fast(1500)
 @given(path=st.one_of(PATH, PATH, PATH, LONG_PATH))
 def _paths(raw, manifest_hashes, path):
     target = _raw_target(path)
@@ -276,6 +276,13 @@ def pathological_queries() -> list[tuple[str, bytes]]:
         q.append((f"nested-path-{depth}", "SELECT * WHERE { ?s " + "(" * depth + "<a:b>" + ")" * depth + " ?o }"))
         q.append((f"nested-subselect-{min(depth, 2000)}",
                   "SELECT * WHERE { " + "{ SELECT * WHERE { " * min(depth, 2000) + "?s ?p ?o" + " } }" * min(depth, 2000) + " }"))
+    for n in (20000,):
+        q.append((f"chain-plus-{n}", "ASK { FILTER(" + "+".join(["1"] * n) + " > 0) }"))
+        q.append((f"chain-or-{n}", "ASK { FILTER(" + "||".join(["true"] * n) + ") }"))
+    q.append(("chain-union-10000", "SELECT * WHERE { " + " UNION ".join(["{ ?s ?p ?o }"] * 10000) + " }"))
+    q.append(("chain-minus-5000", "SELECT * WHERE { ?s ?p ?o " + "MINUS { ?s ?p ?o } " * 5000 + "}"))
+    q.append(("chain-bind-5000", "SELECT * WHERE { " + " ".join(f"BIND({i} AS ?v{i})" for i in range(5000)) + " }"))
+    q.append(("chain-filter-10000", "SELECT * WHERE { ?s ?p ?o " + "FILTER(?o != 1) " * 10000 + "}"))
     q.append(("nested-optional-300", "SELECT * WHERE { ?s ?p ?o " + "OPTIONAL { ?s ?p ?o " * 300 + "}" * 300 + "}"))
     q.append(("huge-values-50000", "SELECT * WHERE { VALUES ?x { " + " ".join(str(i) for i in range(50000)) + " } }"))
     q.append(("huge-values-iris", "SELECT ?x ?p WHERE { VALUES ?x { " + " ".join(f"<urn:x:{i}>" for i in range(20000))
@@ -490,10 +497,12 @@ def test_regression_head_sparql_is_get_without_body(fuzz_server, raw, target):
     assert head_headers.get("content-type") == get_headers.get("content-type")
 
 
-#: Deeply nested queries crashed the evaluator (stack overflow in Oxigraph's parser, SIGSEGV):
-#: a client-made 503 "Query evaluation failed" for a query of a few kilobytes.
+#: Deeply nested queries, and long chains of operators, crashed the evaluator (stack overflow in
+#: Oxigraph's parser and evaluator, SIGSEGV): a client-made 503 "Query evaluation failed" for a
+#: query of a few kilobytes, and an evaluator process killed and restarted each time.
 @pytest.mark.parametrize("name", ["nested-groups-5000", "nested-parens-5000", "nested-not-20000",
-                                  "nested-concat-5000", "nested-path-5000"])
+                                  "nested-concat-5000", "nested-path-5000", "chain-plus-20000",
+                                  "chain-union-10000", "chain-bind-5000", "chain-minus-5000"])
 def test_regression_deep_nesting_is_a_client_error(fuzz_server, name):
     body = dict(CORPUS)[name]
     client = RawClient(fuzz_server.port)
