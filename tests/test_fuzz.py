@@ -517,6 +517,26 @@ def test_regression_deep_nesting_is_a_client_error(fuzz_server, name):
     assert not [line for line in fuzz_server.errors if "exit code -11" in line], fuzz_server.errors[:10]
 
 
+#: The query lexer (sparql_protocol._TOKEN, run in the gunicorn worker, outside the evaluators'
+#: time limit) re-scanned an unterminated string from every later quote: quadratic. 40 KB of
+#: `\"` took 9 s, a 1 MB body would hold a worker thread (and the GIL) for over an hour.
+@pytest.mark.parametrize("body", [
+    b'SELECT * WHERE { ?s ?p "' + b'\\"' * 100_000,
+    b"SELECT * WHERE { ?s ?p '" + b"\\'" * 100_000,
+    b"SELECT * WHERE { ?s ?p \'\'\'" + b"\\'" * 100_000 + b"\\",
+], ids=["double-quote-escapes", "single-quote-escapes", "long-string-escapes"])
+def test_regression_unterminated_strings_are_lexed_in_linear_time(fuzz_server, body):
+    client = RawClient(fuzz_server.port, timeout=20)
+    started = time.monotonic()
+    try:
+        status, headers, answer = client.request("POST", "/sparql", {"Content-Type": "application/sparql-query"}, body)
+    finally:
+        client.close()
+    seconds = time.monotonic() - started
+    COUNTER.add("regressions", status)
+    assert status == 400 and seconds < 5, (status, round(seconds, 2), answer[:200])
+
+
 # --------------------------------------------------------------------------------------------
 # Totals
 # --------------------------------------------------------------------------------------------
