@@ -211,6 +211,34 @@ def test_killed_builds_and_reloads_never_break_the_release(faulty_world):
         open_release(releases / name)
 
 
+def test_concurrent_builds_of_the_same_sources_and_a_reload(faulty_world):
+    """Regression: `lodpub build` and the master's reload build (SIGHUP) of the same sources
+    raced to rename their staging folders to the same version; the loser died on
+    `OSError: Directory not empty` — and when the loser was the gunicorn master's reload hook,
+    the master itself exited ("Unhandled exception in main loop"): the whole server down."""
+    root, releases, _ = faulty_world
+    server = WatchedServer(Settings(root=root, releases=releases), workers=1)
+    results = []
+    try:
+        for n in range(3):
+            _touch_sources(root, 500 + n)
+            build = subprocess.Popen(_build_command(root, releases), cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+            server.process.send_signal(signal.SIGHUP)
+            output = build.communicate(timeout=300)[0]
+            results.append((build.returncode, output.strip().splitlines()[-1:]))
+            time.sleep(4)  # the master's reload build started with the other one: done by now
+            assert server.process.poll() is None, "the gunicorn master died:\n" + "\n".join(server.errors[-40:])
+            version = open_release(releases / os.readlink(releases / CURRENT)).version
+            assert requests.get(server.url + "/dumps/", timeout=30).status_code == 200
+    finally:
+        server.stop()
+    assert all(code == 0 for code, _ in results), results
+    assert not [line for line in server.errors if "Unhandled exception" in line or "Traceback" in line], \
+        "\n".join(server.errors[:60])
+    assert version
+
+
 # --------------------------------------------------------------------------------------------
 # Start-up refuses a broken release
 # --------------------------------------------------------------------------------------------
