@@ -95,12 +95,7 @@ def _evaluator_main(conn, store: str | None) -> None:
         limit = job.get("timeout") or 0
         if limit > 0:
             signal.alarm(int(limit) + ALARM_GRACE)
-        try:
-            answer = ("ok", evaluate(job, stores))
-        except EvaluationError as error:
-            answer = ("error", error.status, error.title, error.detail, error.extra)
-        except BaseException as error:  # never let one query end the evaluator's loop silently
-            answer = ("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {})
+        answer = _in_big_stack(evaluate, job, stores, EvaluationError)
         signal.alarm(0)
         try:
             conn.send(answer)
@@ -124,6 +119,32 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
+
+
+#: Oxigraph recurses over the query's structure: evaluate on a thread with a large stack
+#: (address space only; pages are used only by deep queries)
+STACK_MIB = 256
+
+
+def _in_big_stack(evaluate, job, stores, evaluation_error):
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(("ok", evaluate(job, stores)))
+        except evaluation_error as error:
+            outcome.append(("error", error.status, error.title, error.detail, error.extra))
+        except BaseException as error:  # never let one query end the evaluator's loop silently
+            outcome.append(("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {}))
+
+    previous = threading.stack_size(STACK_MIB << 20)
+    try:
+        thread = threading.Thread(target=run, name="sparql-evaluation")
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    return outcome[0]
 
 
 class _Evaluator:

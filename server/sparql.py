@@ -26,7 +26,7 @@ from .negotiation import jsonld_profile
 from .service_description import describe
 from .sparql_protocol import (
     GRAPH_TYPES, HTML, JSONLD, NTRIPLES, RDFXML, RESULT_TYPES, RESULTS_JSON, TURTLE,
-    NotAcceptable, ProtocolError, analyse, choose_type, content_type, operation_from, read_only_refusal,
+    MAX_NESTING, MAX_OPERATORS, NotAcceptable, ProtocolError, analyse, choose_type, content_type, operation_from, read_only_refusal,
 )
 from .sparql_results import RDF_LANG_STRING, XSD_STRING
 
@@ -117,9 +117,15 @@ def _answer(operation):
         raise ProtocolError(400, "SERVICE is not supported",
                             "This endpoint does not evaluate SERVICE (federated query): it makes no outbound "
                             "requests. Query the other endpoint yourself, or remove the SERVICE clause.")
+    if text.too_complex:
+        raise ProtocolError(400, "Query too complex",
+                            f"The query nests brackets {text.nesting} deep and chains {text.operators} operators; "
+                            f"this endpoint accepts at most {MAX_NESTING} and {MAX_OPERATORS}. Simplify it "
+                            "(VALUES instead of long UNION or FILTER chains, fewer nested groups).",
+                            max_nesting=MAX_NESTING, max_operators=MAX_OPERATORS)
     available = GRAPH_TYPES if text.gives_graph else RESULT_TYPES
     media_type = choose_type(request, operation.format, available, graph=text.gives_graph,
-                             html=request.method == "GET")
+                             html=request.method in ("GET", "HEAD"))
     pub = publication()
     link = request.host_url + "sparql#result-row-limit"
     profile = ""
@@ -131,7 +137,7 @@ def _answer(operation):
     tag = hashlib.sha256("\x1e".join(key_parts).encode()).hexdigest()[:32]
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
-    cacheable = request.method == "GET"
+    cacheable = request.method in ("GET", "HEAD")
     if cacheable and request.if_none_match.contains_weak(tag):
         return _finish(current_app.response_class(status=304), etag, pub, {})
 
@@ -218,7 +224,7 @@ def _finish(response, etag, pub, meta):
 # --------------------------------------------------------------------------------------------
 
 def _no_query(format_param):
-    media_type = choose_type(request, format_param, SD_TYPES, graph=True, html=request.method == "GET")
+    media_type = choose_type(request, format_param, SD_TYPES, graph=True, html=request.method in ("GET", "HEAD"))
     if media_type == HTML:
         return _page(query=None)
     pub = publication()

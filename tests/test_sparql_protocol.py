@@ -377,3 +377,31 @@ def test_413_with_the_default_limit(server):
     body = b"ASK {}" + b" " * (1_000_001)
     response = requests.post(server.url + "/sparql", data=body, headers={"Content-Type": "application/sparql-query"})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("SELECT * WHERE " + "{" * 5000 + " ?s ?p ?o " + "}" * 5000, 400),
+    ("SELECT * WHERE { " + " UNION ".join(["{ ?s ?p ?o }"] * 10000) + " }", 400),
+    ("ASK { FILTER(" + "+".join(["1"] * 20000) + " > 0) }", 400),
+    ("ASK { FILTER(" + "!" * 20000 + "true) }", 400),
+    # deep, but within the limits: answered, without crashing the evaluator (large stack)
+    ("SELECT * WHERE " + "{" * 900 + " ?s ?p ?o " + "}" * 900, 200),
+    ("SELECT (COUNT(*) AS ?n) WHERE { " + " UNION ".join(["{ ?s a ?o }"] * 1500) + " }", 200),
+    ("SELECT * WHERE { " + "{ SELECT * WHERE { " * 400 + "?s ?p ?o" + " } }" * 400 + " } LIMIT 1", 200),
+], ids=["groups-5000", "union-10000", "plus-20000", "not-20000", "groups-900", "union-1500", "subselect-400"])
+def test_deeply_nested_or_chained_queries_are_refused_or_answered_never_crash(server, query, expected):
+    response = requests.post(server.url + "/sparql", data=query.encode(),
+                             headers={"Content-Type": "application/sparql-query"}, timeout=60)
+    assert response.status_code == expected, response.text[:300]
+    if expected == 400:
+        assert response.json()["title"] == "Query too complex"
+    assert requests.get(server.url + "/sparql", params={"query": "ASK {}"}).status_code == 200
+
+
+def test_head_is_get_without_a_body(server):
+    for params in ({"query": "ASK {}"}, {"query": SELECT}, {}):
+        get = requests.get(server.url + "/sparql", params=params)
+        head = requests.head(server.url + "/sparql", params=params)
+        assert head.status_code == get.status_code == 200
+        assert head.headers["Content-Type"] == get.headers["Content-Type"]
+        assert head.content == b""
