@@ -61,6 +61,9 @@ def describe(settings: Settings, endpoint: str, host_url: str, graph_sizes: dict
         "graph is available to GRAPH. SPARQL Update is refused (403) and SERVICE (federated query) "
         "is not supported (400): the endpoint makes no outbound requests.", lang="en")))
 
+    # the HTTP interface, described in OpenAPI (server/openapi.py)
+    g.add((service, RDFS.seeAlso, URIRef(host_url + "openapi.json")))
+
     dataset = BNode("dataset")
     g.add((service, SD.defaultDataset, dataset))
     g.add((dataset, RDF.type, SD.Dataset))
