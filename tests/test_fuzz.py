@@ -485,7 +485,7 @@ def test_headers(fuzz_server, raw):
 # --------------------------------------------------------------------------------------------
 
 #: HEAD /sparql answered 415 (sparql_protocol.operation_from took every non-GET for a POST)
-HEAD_SPARQL_FIXED = False
+HEAD_SPARQL_FIXED = True  # fixed in 303d242
 
 
 @pytest.mark.parametrize("target", ["/sparql", "/sparql?query=ASK%7B%7D",
