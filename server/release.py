@@ -95,6 +95,11 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
         try:
             _write_release(staging, sources, settings, version, now, digest, previous)
             os.rename(staging, final)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not final.is_dir():
+                raise
+            # A concurrent build of the same sources renamed its identical release first.
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -46,7 +46,12 @@ class LodpubServer(BaseApplication):
 
     def _rebuild_on_reload(self, arbiter) -> None:
         from .cli import rebuild
-        if not rebuild(self.settings):
+        try:
+            published = rebuild(self.settings)
+        except Exception:  # the master must outlive any failed rebuild
+            log.exception("reload: the rebuild failed; still serving the last good release")
+            return
+        if not published:
             log.error("reload: the sources are not publishable; still serving the last good release")
 
 
