@@ -179,11 +179,10 @@ def test_dumps_serve_only_the_manifests_files(server, built):
 
 
 def _reflections(response: requests.Response) -> list[str]:
+    """The payloads that come back unescaped in an HTML answer (markup-free ones are harmless)."""
     if not response.headers.get("Content-Type", "").startswith("text/html"):
         return []
-    return [p for p in PAYLOADS if p in response.text and p not in ("javascript:alert(1)", "{{7*7}}")] + \
-        (["template injection"] if "49" in response.text and "{{7*7}}" in response.url and "{{7*7}}" not in response.text
-         and False else [])
+    return [p for p in PAYLOADS if p in response.text and p not in ("javascript:alert(1)", "{{7*7}}")]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
