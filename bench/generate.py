@@ -245,7 +245,7 @@ class Corpus:
                 iri = f"objective:{slug}-{n}"
                 ar.append(f"""{iri}
     a unm:Objective, schema:Intangible ;
-    schema:position "{n}"^^xsd:positiveInteger ;
+    schema:position {n} ;
     schema:text {lit(f"{VERBS[v][0]} {phrase[0]} {CONTEXTS[c][0]}.", "ar")} ;
     unm:objectiveOf meeting:{slug} .
 """)
@@ -277,7 +277,7 @@ class Corpus:
                 iri = f"point:{slug}-{n}"
                 ar.append(f"""{iri}
     a unm:OutcomePoint, schema:CreativeWork ;
-    schema:position "{n}"^^xsd:positiveInteger ;
+    schema:position {n} ;
     schema:text {lit(f"أكد المشاركون ضرورة الاستثمار في {phrase[0]} {CONTEXTS[c][0]}.", "ar")} ;
     schema:isPartOf document:{doc} .
 """)

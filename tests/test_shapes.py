@@ -275,9 +275,15 @@ def test_start_date_of_the_wrong_type(project_copy, real_report):
     assert_caught(project_copy, real_report, MEETING, SCHEMA + "startDate", "Wrong type of schema:startDate")
 
 
+def test_objective_position_below_one(project_copy, real_report):
+    edit_in_block(project_copy, "data/meeting/source-ar.ttl", "objective:nua-regional-commissions-2022-1",
+                  'schema:position 1 ;', 'schema:position 0 ;')
+    assert_caught(project_copy, real_report, objective(1), SCHEMA + "position", "at least 1")
+
+
 def test_objective_position_of_the_wrong_type(project_copy, real_report):
     edit_in_block(project_copy, "data/meeting/source-ar.ttl", "objective:nua-regional-commissions-2022-3",
-                  'schema:position "3"^^xsd:positiveInteger ;', 'schema:position "3" ;')
+                  'schema:position 3 ;', 'schema:position "3" ;')
     assert_caught(project_copy, real_report, objective(3), SCHEMA + "position", "mistyped schema:position")
 
 
@@ -457,18 +463,18 @@ def test_editorial_note_only_in_english(project_copy, real_report):
 
 @pytest.mark.parametrize("kind, n, new_position, focus, path, phrase, value", [
     # duplicates
-    ("objective", 3, '"2"', MEETING, UNM + "hasObjective", "Duplicate position 2", objective(3)),
-    ("point", 2, '"1"', OUTCOME, UNM + "hasPoint", "Duplicate position 1", point(2)),
+    ("objective", 3, '2', MEETING, UNM + "hasObjective", "Duplicate position 2", objective(3)),
+    ("point", 2, '1', OUTCOME, UNM + "hasPoint", "Duplicate position 1", point(2)),
     # a gap: n members, one numbered beyond n
-    ("objective", 6, '"7"', MEETING, UNM + "hasObjective", "no schema:position between 1 and 6", objective(6)),
-    ("point", 3, '"4"', OUTCOME, UNM + "hasPoint", "no schema:position between 1 and 3", point(3)),
+    ("objective", 6, '7', MEETING, UNM + "hasObjective", "no schema:position between 1 and 6", objective(6)),
+    ("point", 3, '4', OUTCOME, UNM + "hasPoint", "no schema:position between 1 and 3", point(3)),
     # a position removed
     ("objective", 5, None, MEETING, UNM + "hasObjective", "no schema:position between 1 and 6", objective(5)),
     ("point", 1, None, OUTCOME, UNM + "hasPoint", "no schema:position between 1 and 3", point(1)),
 ])
 def test_positions_are_one_to_n(project_copy, real_report, kind, n, new_position, focus, path, phrase, value):
-    old = f'    schema:position "{n}"^^xsd:positiveInteger ;\n'
-    new = f"    schema:position {new_position}^^xsd:positiveInteger ;\n" if new_position else ""
+    old = f'    schema:position {n} ;\n'
+    new = f"    schema:position {new_position} ;\n" if new_position else ""
     edit_in_block(project_copy, "data/meeting/source-ar.ttl", f"{kind}:nua-regional-commissions-2022-{n}", old, new)
     found = assert_caught(project_copy, real_report, focus, path, phrase)
     assert value in {v.value for v in found}
@@ -476,7 +482,7 @@ def test_positions_are_one_to_n(project_copy, real_report, kind, n, new_position
 
 def test_removed_position_is_also_reported_on_the_objective(project_copy, real_report):
     edit_in_block(project_copy, "data/meeting/source-ar.ttl", "objective:nua-regional-commissions-2022-4",
-                  '    schema:position "4"^^xsd:positiveInteger ;\n', "")
+                  '    schema:position 4 ;\n', "")
     assert_caught(project_copy, real_report, objective(4), SCHEMA + "position",
                   "an objective needs exactly one position")
 

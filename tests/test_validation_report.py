@@ -12,7 +12,7 @@ def test_a_violation_is_located_in_the_file_that_holds_the_broken_statement(tmp_
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
     source = tmp_path / "data" / "meeting" / "source-ar.ttl"
     text = source.read_text(encoding="utf-8")
-    broken = 'schema:position "3"^^xsd:positiveInteger ;'
+    broken = 'schema:position 3 ;'
     assert broken in text
     source.write_text(text.replace(broken, 'schema:position "three" ;'), encoding="utf-8")
 
