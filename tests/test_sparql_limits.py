@@ -34,8 +34,9 @@ def _live(settings, **env) -> SparqlServer:
 
 @pytest.fixture(scope="module")
 def timed(built, settings):
-    """A server with a 2 s time limit."""
-    live = _live(settings, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0)
+    """A server with a 2 s time limit (and room enough in memory that the time limit, not the
+    memory cap, is what stops the runaway queries)."""
+    live = _live(settings, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_SPARQL_MEMORY_MB=8192)
     yield live
     live.stop()
 
