@@ -34,14 +34,17 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
+from .config import from_environment
+
 log = logging.getLogger(__name__)
 
+_SETTINGS = from_environment()
 #: evaluator processes per gunicorn worker (each worker has 8 threads)
-EVALUATORS = int(os.environ.get("LODPUB_SPARQL_EVALUATORS", "4"))
+EVALUATORS = _SETTINGS.sparql_evaluators
 #: result cache size per worker process, bytes; 0 = no cache
-CACHE_BYTES = int(os.environ.get("LODPUB_SPARQL_CACHE_BYTES", str(32 << 20)))
+CACHE_BYTES = _SETTINGS.sparql_cache_bytes
 #: address-space limit of each evaluator process, MiB (a query that needs more is stopped); 0 = none
-MEMORY_MB = int(os.environ.get("LODPUB_SPARQL_MEMORY_MB", "2048"))
+MEMORY_MB = _SETTINGS.sparql_memory_mb
 #: evaluators kept started and idle ahead of demand (the rest start when needed)
 WARM = min(2, EVALUATORS)
 

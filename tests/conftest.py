@@ -80,7 +80,8 @@ class LiveServer:
                 return
             except requests.RequestException:  # not listening yet, or no worker ready yet
                 time.sleep(0.1)
-        raise RuntimeError("server did not start in time")
+        self.stop()
+        raise RuntimeError("server did not start in time:\n" + self.log)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("allow_redirects", False)
