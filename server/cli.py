@@ -92,7 +92,7 @@ def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
         print("error: not serving: the data is not publishable (see the report above)", file=sys.stderr)
         return 1
     try:
-        release.current_release(settings.releases)
+        release.verify_release(release.current_release(settings.releases))
     except release.ReleaseError as error:
         print(f"error: not serving: {error}", file=sys.stderr)
         return 1

@@ -109,7 +109,7 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
 
 def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, version: str,
                    now: dt.datetime, digest: str, previous: Release | None) -> None:
-    data_quads = loading.all_quads(sources.data + sources.ontology)
+    data_quads = list(dict.fromkeys(loading.all_quads(sources.data + sources.ontology)))  # a triple stated twice counts once
     _write_dumps(folder, data_quads, settings.base)
     _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), settings.base)
     _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), settings.base)
@@ -223,6 +223,21 @@ def open_release(path: Path) -> Release:
     if not (path / STORE_DIR).is_dir():
         raise ReleaseError(f"{path}: the store folder is missing")
     return Release(path, manifest)
+
+
+def verify_release(release: Release) -> None:
+    """Refuse a release whose bytes or store differ from its manifest (reads every byte: for
+    start-up, not for each request)."""
+    corrupted = verify_checksums(release)
+    if corrupted:
+        raise ReleaseError(f"{release.path}: {', '.join(corrupted)} does not match its SHA-256 in {MANIFEST}")
+    try:
+        quads = len(release.open_store())
+    except OSError as error:
+        raise ReleaseError(f"{release.path}: the store is unusable ({error})") from None
+    if quads != release.manifest["quads"]:
+        raise ReleaseError(f"{release.path}: the store holds {quads} quads, the manifest says "
+                           f"{release.manifest['quads']}")
 
 
 def verify_checksums(release: Release) -> list[str]:
