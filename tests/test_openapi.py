@@ -143,8 +143,6 @@ def test_served_as_it_is(server):
     assert refused.status_code == 406 and refused.headers["Content-Type"].startswith("application/problem+json")
 
 
-@pytest.mark.xfail(reason="issue 8: the landing page template (not owned here) has no service-desc link yet; "
-                          "asked the lead to add it", strict=False)
 def test_linked_from_the_landing_page(server):
     page = server.get("/", headers={"Accept": "text/html"}).text
     link_header = server.get("/").headers.get("Link", "")
