@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -107,3 +109,39 @@ def server(built, settings):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+BROWSER_INSTALL = "apt-get install -y chromium chromium-driver && pip install selenium"
+
+
+def _browser_unavailable(reason: str):
+    if os.environ.get("LODPUB_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser required (LODPUB_REQUIRE_BROWSER=1) but {reason}; install: {BROWSER_INSTALL}")
+    pytest.skip(f"{reason}; install: {BROWSER_INSTALL}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Selenium; one per test module."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _browser_unavailable("selenium is not installed")
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        _browser_unavailable("chromium or chromedriver is missing")
+    profile = tempfile.mkdtemp(prefix="lodpub-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     f"--user-data-dir={profile}", "--window-size=1100,1400", "--lang=en-US"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

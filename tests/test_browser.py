@@ -1,51 +1,12 @@
 """A real headless browser (Chromium via Selenium) reads the meeting page in Arabic and English."""
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
-import pytest
-
 from tests.test_linked_data_helpers import MEETING
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL = "apt-get install -y chromium chromium-driver && pip install selenium"
 TITLES = {
     "ar": "توطين الخطة الحضرية الجديدة وتنفيذها: اجتماع رفيع المستوى للّجان الإقليمية",
     "en": "Localization and implementation of the New Urban Agenda: Regional Commissions high-level meeting",
 }
-
-
-def _unavailable(reason: str):
-    if os.environ.get("LODPUB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser required (LODPUB_REQUIRE_BROWSER=1) but {reason}; install: {INSTALL}")
-    pytest.skip(f"{reason}; install: {INSTALL}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed")
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        _unavailable("chromium or chromedriver is missing")
-    profile = tempfile.mkdtemp(prefix="lodpub-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     f"--user-data-dir={profile}", "--window-size=1100,1400", "--lang=en-US"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _state(driver) -> tuple[str, str, str]:

@@ -2,53 +2,15 @@
 examples one click away, results fetched and shown as a table, errors shown, no CSP violation."""
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from .test_sparql_support import shared_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL = "apt-get install -y chromium chromium-driver && pip install selenium"
-
-
-def _unavailable(reason: str):
-    if os.environ.get("LODPUB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser required (LODPUB_REQUIRE_BROWSER=1) but {reason}; install: {INSTALL}")
-    pytest.skip(f"{reason}; install: {INSTALL}")
-
 
 @pytest.fixture(scope="module")
 def server(built, settings):
     return shared_server(settings)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed")
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        _unavailable("chromium or chromedriver is missing")
-    profile = tempfile.mkdtemp(prefix="lodpub-sparql-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     f"--user-data-dir={profile}", "--window-size=1200,1400", "--lang=en-US"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(driver, condition, seconds=15):
