@@ -15,11 +15,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, redirect, render_template, request
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF
+from rdflib.namespace import DCAT, DCTERMS, FOAF
 
 from . import dataset_description as dd
 from . import dumps, sitemap, statistics
-from .app import error_response, publication, settings
+from .app import error_response, publication
 from .i18n import LANGUAGES, NATIVE_NAMES, RTL, chosen_language, direction, language_was_negotiated, pick
 from .publication import Publication
 from .release import DESCRIPTION_FILE

@@ -14,7 +14,6 @@ catalogue, ``{base}dataset#…`` the distributions, service, linksets, metrics a
 """
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from rdflib import Graph, Literal, Namespace, URIRef

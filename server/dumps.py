@@ -67,7 +67,7 @@ def dump(name: str):
                          conditional=True, etag=described["sha256"], last_modified=pub.created,
                          max_age=300, download_name=name)
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    response.headers["Link"] = f'</dataset>; rel="describedby"'
+    response.headers["Link"] = '</dataset>; rel="describedby"'
     # RFC 9530: the digest of the whole file, also on a 206 partial response.
     response.headers["Repr-Digest"] = "sha-256=:" + _b64(described["sha256"]) + ":"
     response.headers["X-Release"] = pub.version

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyshacl
 import pytest
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, URIRef
 from rdflib.compare import isomorphic
 from rdflib import Namespace
 from rdflib.namespace import DCTERMS, RDF, SH

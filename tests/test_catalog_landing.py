@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_catalog_helpers import JSON_LD_BLOCK, LANGUAGES, store_select
+from tests.test_catalog_helpers import JSON_LD_BLOCK, LANGUAGES
 
 MESSAGES = Path(__file__).resolve().parent.parent / "server" / "messages"
 
