@@ -18,6 +18,8 @@ class Format:
     media_type: str
     charset: bool    # whether the Content-Type carries charset=utf-8
     label: str       # for people (links "Turtle", "JSON-LD" …)
+    #: other media types a client may ask this format by (answered with `media_type`)
+    aliases: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:
@@ -28,7 +30,8 @@ class Format:
 #: Fuseki, Trifid and DBpedia do for a browser-like client.
 FORMATS: tuple[Format, ...] = (
     Format("html", "text/html", True, "HTML"),
-    Format("jsonld", "application/ld+json", True, "JSON-LD"),
+    # Harvesters often ask for plain JSON: JSON-LD is the JSON we have (as Trifid and Fuseki do).
+    Format("jsonld", "application/ld+json", True, "JSON-LD", aliases=("application/json",)),
     Format("ttl", "text/turtle", True, "Turtle"),
     Format("nt", "application/n-triples", True, "N-Triples"),
     Format("rdf", "application/rdf+xml", True, "RDF/XML"),
@@ -50,7 +53,7 @@ def choose_format(accept: MIMEAccept, formats: tuple[Format, ...] = FORMATS) -> 
     best: tuple[float, int, int] | None = None
     chosen = None
     for order, fmt in enumerate(formats):
-        quality, specificity = _quality(accept, fmt.media_type)
+        quality, specificity = max(_quality(accept, m) for m in (fmt.media_type, *fmt.aliases))
         if quality <= 0:
             continue
         key = (quality, specificity, -order)

@@ -355,3 +355,13 @@ def test_context_has_a_versioned_url(server):
     assert versioned.status_code == 200 and versioned.content == current.content
     assert "immutable" in versioned.headers["Cache-Control"]
     assert server.get("/context/0.0.1.jsonld").status_code == 404
+
+
+def test_plain_json_gets_json_ld(server):
+    """Harvesters that ask for application/json get the JSON-LD document (which is JSON)."""
+    response = server.get(f"/doc/{MEETING}", headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/ld+json; charset=utf-8"
+    assert "@context" in response.json()
+    preferred = server.get(f"/doc/{MEETING}", headers={"Accept": "application/json;q=0.5, text/turtle"})
+    assert preferred.headers["Content-Type"].startswith("text/turtle")
