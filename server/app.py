@@ -27,10 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lodpub.settings"] = settings
     app.extensions["lodpub.publisher"] = Publisher(settings)
 
-    from . import catalog, linked_data, sparql
-    for module in (linked_data, sparql, catalog):
+    from . import catalog, linked_data, openapi, sparql
+    for module in (linked_data, sparql, catalog, openapi):
         app.register_blueprint(module.blueprint)
-    from . import openapi; app.register_blueprint(openapi.blueprint)  # noqa: E702 (issue 8: /openapi.json)
 
     app.after_request(_shared_headers)
     app.register_error_handler(HTTPException, _http_error)
