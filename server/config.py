@@ -35,6 +35,10 @@ class Settings:
     trusted_proxies: int = 0
     #: Licence of the published data (a URL).
     license: str = "https://creativecommons.org/licenses/by/4.0/"
+    #: One JSON line per request on the "lodpub.access" logger (stderr); LODPUB_ACCESS_LOG=0 turns it off.
+    access_log: bool = True
+    #: /health/ready fails when the store has not answered ASK {} within this many seconds.
+    health_timeout: float = 2.0
 
     @property
     def ontology_dir(self) -> Path:
@@ -60,10 +64,17 @@ def from_environment(environ: dict[str, str] | None = None) -> Settings:
     for f in fields(Settings):
         raw = environ.get(f"LODPUB_{f.name.upper()}")
         if raw is not None:
-            changes[f.name] = type(getattr(defaults, f.name))(raw)
+            changes[f.name] = _converted(raw, type(getattr(defaults, f.name)))
     if "root" in changes and "releases" not in changes:
         changes["releases"] = Path(changes["root"]) / "releases"
     settings = replace(defaults, **changes)
     if not settings.base.endswith("/"):
         raise ValueError(f"LODPUB_BASE must end with '/': {settings.base!r}")
     return settings
+
+
+def _converted(raw: str, kind: type) -> object:
+    # bool("0") is True: a switch reads as off for 0, false, no, off and the empty string
+    if kind is bool:
+        return raw.strip().lower() not in ("0", "false", "no", "off", "")
+    return kind(raw)
