@@ -39,6 +39,23 @@ class Settings:
     access_log: bool = True
     #: /health/ready fails when the store has not answered ASK {} within this many seconds.
     health_timeout: float = 2.0
+    #: A remote SPARQL 1.1 store (Virtuoso, Fuseki, GraphDB …) to serve from instead of the
+    #: embedded one: its query endpoint; empty = the release's embedded Oxigraph store.
+    store_url: str = ""
+    #: Where `lodpub publish` writes: SPARQL Update endpoint (default: store_url) and, if the
+    #: store has one, its Graph Store Protocol endpoint (faster loads); credentials for both.
+    store_update_url: str = ""
+    store_gsp_url: str = ""
+    store_user: str = ""
+    store_password: str = ""
+    #: Seconds to wait for the remote store on the server's own queries (pages, descriptions).
+    store_timeout: float = 10.0
+    #: Releases kept in the remote store besides the current one (older ones are dropped).
+    store_keep_releases: int = 1
+
+    @property
+    def remote_store(self) -> bool:
+        return bool(self.store_url)
 
     @property
     def ontology_dir(self) -> Path:

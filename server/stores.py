@@ -1,0 +1,186 @@
+"""Where the triples are: the embedded Oxigraph store of a release, or a remote SPARQL 1.1 store.
+
+Everything the server reads goes through one method, ``store.query(sparql, ...)``, with
+pyoxigraph's signature and pyoxigraph terms in the answer, so the Linked Data pages, the
+catalogue and the SPARQL endpoint do not know which store they talk to:
+
+- embedded (default): the release's read-only ``pyoxigraph.Store``, opened from its folder;
+- remote (``LODPUB_STORE_URL`` set): any SPARQL 1.1 endpoint (Virtuoso, Fuseki, GraphDB …),
+  reached through SPARQLWrapper. Each release lives there under its own graph names
+  (server/graph_names.py) so several releases coexist and switching is atomic; the remote
+  store renames queries on the way out and answers on the way back.
+
+A remote store that cannot be reached raises `StoreUnavailable` (the app answers 503 and
+tries again on the next request).
+"""
+from __future__ import annotations
+
+import socket
+import urllib.error
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+import pyoxigraph as ox
+from SPARQLWrapper import POST, SPARQLWrapper
+from SPARQLWrapper.SPARQLExceptions import EndPointInternalError, SPARQLWrapperException
+
+from .config import Settings
+
+if TYPE_CHECKING:
+    from .graph_names import GraphNames
+
+RESULTS_JSON = "application/sparql-results+json"
+NTRIPLES = "application/n-triples"
+#: the default graph of a query that names none and does not ask for the union: empty, as in
+#: the embedded store (whose own default graph holds nothing)
+EMPTY_GRAPH = "urn:x-lodpub:empty-default-graph"
+
+
+class StoreUnavailable(Exception):
+    """The remote store did not answer (down, unreachable, timed out, or failing with 5xx)."""
+
+
+class StoreQueryError(ValueError):
+    """The remote store refused a query (4xx): its message, for the client."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach a remote store (credentials only for writing)."""
+    query_url: str
+    update_url: str
+    gsp_url: str
+    user: str
+    password: str
+    timeout: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Endpoint":
+        return cls(settings.store_url, settings.store_update_url or settings.store_url, settings.store_gsp_url,
+                   settings.store_user, settings.store_password, settings.store_timeout)
+
+    @property
+    def label(self) -> str:
+        return f"remote SPARQL {self.query_url}"
+
+
+class Solution(tuple):
+    """One SELECT solution: its terms in the order of the variables, also readable by name."""
+    __slots__ = ()
+    _index: dict[str, int] = {}
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return tuple.__getitem__(self, type(self)._index[key])
+        if isinstance(key, ox.Variable):
+            return tuple.__getitem__(self, type(self)._index[key.value])
+        return tuple.__getitem__(self, key)
+
+
+class Solutions:
+    """SELECT answers of a remote store, with pyoxigraph's `variables` and iteration."""
+
+    def __init__(self, variables: list[ox.Variable], rows: list[tuple]):
+        self.variables = variables
+        row_type = type("Solution", (Solution,), {"__slots__": (), "_index": {v.value: i for i, v in enumerate(variables)}})
+        self._rows = [row_type(r) for r in rows]
+
+    def __iter__(self) -> Iterator[Solution]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def query_form(sparql: str, base_iri: str | None = None) -> str:
+    """SELECT, ASK or GRAPH (CONSTRUCT/DESCRIBE), checked by Oxigraph's parser on an empty store:
+    a malformed query raises SyntaxError exactly as on the embedded store, before any request."""
+    result = ox.Store().query(sparql, base_iri=base_iri)
+    if isinstance(result, ox.QueryBoolean):
+        return "ASK"
+    return "SELECT" if isinstance(result, ox.QuerySolutions) else "GRAPH"
+
+
+class RemoteStore:
+    """One release in a remote SPARQL store, read through SPARQLWrapper."""
+
+    def __init__(self, endpoint: Endpoint, names: "GraphNames", base: str):
+        self.endpoint, self.names, self.base = endpoint, names, base
+        self.graphs = [names.stored(g) for g in names.graphs]
+
+    @property
+    def label(self) -> str:
+        return self.endpoint.label
+
+    def query(self, sparql: str, *, use_default_graph_as_union: bool = False, base_iri: str | None = None,
+              default_graph=None, named_graphs=None, timeout: float | None = None):
+        form = query_form(sparql, base_iri or self.base)
+        text = self.names.rewrite_query(sparql, base_iri or self.base)
+        defaults, named = self._dataset(sparql, use_default_graph_as_union, default_graph, named_graphs)
+        body = self._request(text, form, defaults, named, timeout)
+        if form == "ASK":
+            return ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+        if form == "SELECT":
+            results = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+            back = self.names.term_back
+            return Solutions(list(results.variables),
+                             [tuple(None if t is None else back(t) for t in row) for row in results])
+        return [self.names.triple_back(t) for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
+
+    def _dataset(self, sparql, union, default_graph, named_graphs) -> tuple[list[str], list[str]]:
+        """The protocol dataset: the release's graphs, unless the caller or the query names one."""
+        if default_graph is not None or named_graphs is not None:
+            return ([self.names.stored(_iri(g)) for g in default_graph or []] or [EMPTY_GRAPH],
+                    [self.names.stored(_iri(g)) for g in named_graphs or []] or [EMPTY_GRAPH])
+        if _declares_dataset(sparql):
+            return [], []  # FROM / FROM NAMED of the query (renamed) define it
+        return (self.graphs if union else [EMPTY_GRAPH]), self.graphs
+
+    def _request(self, text: str, form: str, defaults: list[str], named: list[str], timeout) -> bytes:
+        wrapper = SPARQLWrapper(self.endpoint.query_url)
+        wrapper.setMethod(POST)
+        wrapper.setQuery(text)
+        wrapper.setOnlyConneg(True)
+        wrapper.addCustomHttpHeader("Accept", NTRIPLES if form == "GRAPH" else RESULTS_JSON)
+        for graph in defaults:
+            wrapper.addDefaultGraph(graph)
+        for graph in named:
+            wrapper.addNamedGraph(graph)
+        wrapper.setTimeout(int(timeout or self.endpoint.timeout) or 1)
+        return _perform(wrapper)
+
+
+def _perform(wrapper: SPARQLWrapper) -> bytes:
+    try:
+        response = wrapper.query().response
+        return response.read()
+    except EndPointInternalError as error:
+        raise StoreUnavailable(f"the store failed: {_short(str(error))}") from None
+    except SPARQLWrapperException as error:  # 400, 401, 403, 404, 414: the store's message
+        raise StoreQueryError(_short(str(error))) from None
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode("utf-8", "replace") if error.fp else str(error)
+        if error.code >= 500:
+            raise StoreUnavailable(f"the store answered {error.code}: {_short(detail)}") from None
+        raise StoreQueryError(_short(detail)) from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
+        raise StoreUnavailable(f"the store at {wrapper.endpoint} did not answer: {error}") from None
+
+
+def _short(message: str, limit: int = 600) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[:limit] + " …"
+
+
+def _iri(graph) -> str:
+    return graph.value if isinstance(graph, ox.NamedNode) else str(graph)
+
+
+def _declares_dataset(sparql: str) -> bool:
+    from .sparql_protocol import analyse
+    return analyse(sparql).declares_dataset
+
+
+def open_remote(settings: Settings, version: str, graphs: Iterable[str]) -> RemoteStore:
+    from .graph_names import GraphNames
+    return RemoteStore(Endpoint.from_settings(settings), GraphNames(settings.base, version, list(graphs)), settings.base)
