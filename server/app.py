@@ -27,9 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lodpub.settings"] = settings
     app.extensions["lodpub.publisher"] = Publisher(settings)
 
-    from . import catalog, linked_data, openapi, sparql
-    for module in (linked_data, sparql, catalog, openapi):
+    from . import catalog, health, linked_data, metrics, openapi, request_log, sparql
+    for module in (linked_data, sparql, catalog, openapi, health):
         app.register_blueprint(module.blueprint)
+    metrics.install(app)
+    request_log.install(app, settings.access_log)
 
     app.after_request(_shared_headers)
     app.register_error_handler(HTTPException, _http_error)

@@ -43,7 +43,22 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--workers", type=int)
             command.add_argument("--no-build", action="store_true",
                                  help="serve the current release as it is, without validating the sources again")
+    selftest = commands.add_parser("selftest", help="check a deployment from outside, as harvesters and SPARQL "
+                                   "clients would; print one line per check", description=SELFTEST_HELP)
+    selftest.add_argument("url", help="the deployment's address, e.g. https://data.example.org/")
+    selftest.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer (default 30)")
+    selftest.set_defaults(run=_selftest)
     return parser
+
+
+SELFTEST_HELP = ("Check a deployment from outside: the landing page, the 303s and formats of the example "
+                 "resources, the JSON-LD context, the SPARQL protocol, the dataset description, the dumps and "
+                 "their checksums, the sitemap and /health/ready. Exit status 1 if any check fails.")
+
+
+def _selftest(settings: config.Settings, args: argparse.Namespace) -> int:
+    from .selftest import run
+    return run(args.url, timeout=args.timeout)
 
 
 def _checked_sources(settings: config.Settings) -> ValidatedSources | None:

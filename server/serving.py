@@ -7,7 +7,10 @@ keep serving the last good release.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 
@@ -34,9 +37,11 @@ class LodpubServer(BaseApplication):
             "limit_request_line": 8190,
             "limit_request_fields": 100,
             "limit_request_field_size": 16380,
-            "accesslog": "-",
+            "accesslog": None,  # the app writes one JSON line per request (server/request_log.py)
             "control_socket_disable": True,  # several servers may run side by side
             "on_reload": self._rebuild_on_reload,
+            "child_exit": _forget_worker_metrics,
+            "on_exit": _remove_metrics_dir,
         }.items():
             self.cfg.set(key, value)
 
@@ -55,7 +60,23 @@ class LodpubServer(BaseApplication):
             log.error("reload: the sources are not publishable; still serving the last good release")
 
 
+def _fresh_metrics_dir() -> None:
+    """The workers' Prometheus counters go to a new private folder per server start (set before
+    anything imports prometheus_client, which reads it once): never counts of an earlier run."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lodpub-metrics-")
+
+
+def _forget_worker_metrics(server, worker) -> None:
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _remove_metrics_dir(server) -> None:
+    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
+
+
 def serve(settings: Settings) -> int:
+    _fresh_metrics_dir()
     print(f"serving on http://{settings.host}:{settings.port}/ ({settings.workers} workers)", file=sys.stderr)
     LodpubServer(settings).run()
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import query_limits
+from . import metrics, query_limits
 from .app import error_response, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
@@ -168,6 +168,7 @@ def _answer(operation):
                             "one to finish before sending another.", retry_after=1,
                             limit=s.max_concurrent_queries_per_client)
         except query_limits.QueryTimeout:
+            metrics.sparql_timeout()
             return _problem(503, "Query timed out",
                             f"The query ran longer than this endpoint's time limit of {s.query_timeout:g} seconds "
                             "and was stopped. Narrow it down (a LIMIT, more specific patterns) and try again.",

@@ -1,0 +1,76 @@
+"""``/health/live`` and ``/health/ready`` (also ``/health``) for load balancers and orchestrators.
+
+- live: 200 as long as the process answers HTTP (restart it when this fails);
+- ready: 200 when a release is loaded and the store answers ``ASK {}`` within the health time
+  limit (send traffic here), else 503; both with a JSON body naming the release served, the
+  store reached and each check with its duration and, when it failed, why.
+Never cached: a cached "ready" would hide an outage.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from typing import Callable
+
+from flask import Blueprint, jsonify
+
+from .app import publication, settings
+
+blueprint = Blueprint("health", __name__)
+
+# A store that hangs keeps at most these threads busy; the check itself answers in time.
+_probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lodpub-health")
+
+
+@blueprint.get("/health/live")
+def live():
+    return _answer({"status": "pass"}, 200)
+
+
+@blueprint.get("/health")
+@blueprint.get("/health/ready")
+def ready():
+    checks: dict[str, dict] = {}
+    pub = _run(checks, "release", publication)
+    body: dict = {"status": "fail", "release": None, "store": None, "checks": checks}
+    if pub is not None:
+        body["release"] = {"version": pub.version, "created": pub.created.isoformat().replace("+00:00", "Z")}
+        body["store"] = getattr(pub, "store_label", "embedded")
+        _run(checks, "store", lambda: _ask(pub.store))
+    else:
+        checks["store"] = {"status": "fail", "duration_ms": 0.0, "message": "not checked: no release loaded"}
+    passed = all(check["status"] == "pass" for check in checks.values())
+    body["status"] = "pass" if passed else "fail"
+    return _answer(body, 200 if passed else 503)
+
+
+def _run(checks: dict[str, dict], name: str, check: Callable[[], object]):
+    """Run one check, record its outcome and duration; its value, or None if it failed."""
+    started = time.perf_counter()
+    try:
+        value = check()
+        outcome = {"status": "pass"}
+    except Exception as error:  # noqa: BLE001 — any failure of a check is the answer, not a 500
+        value, outcome = None, {"status": "fail", "message": f"{type(error).__name__}: {error}"}
+    checks[name] = {**outcome, "duration_ms": round((time.perf_counter() - started) * 1000, 3)}
+    return value
+
+
+def _ask(store) -> bool:
+    limit = settings().health_timeout
+    future = _probes.submit(store.query, "ASK {}", use_default_graph_as_union=True)
+    try:
+        answer = future.result(timeout=limit)
+    except FutureTimeout:
+        future.cancel()
+        raise TimeoutError(f"the store did not answer ASK {{}} within {limit:g} s") from None
+    if not bool(answer):
+        raise RuntimeError("the store answered ASK {} with false")
+    return True
+
+
+def _answer(body: dict, status: int):
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,107 @@
+"""Prometheus metrics at ``/metrics``: requests by route and status, latency, SPARQL time-outs,
+store errors and the release served.
+
+gunicorn runs several worker processes, each counting its own requests; prometheus_client's
+multiprocess mode adds them up. server/serving.py points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+folder before the workers fork (prometheus_client reads it when first imported) and marks dead
+workers. Without it (the app run in one process) the metrics are the process's own.
+
+Labels are bounded: the route is the URL rule that matched (``/doc/<path:rest>``), never the
+path a client made up; requests no rule matched count as ``unmatched``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
+)
+
+blueprint = Blueprint("metrics", __name__)
+
+UNMATCHED = "unmatched"
+_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+
+REQUESTS = Counter("lodpub_http_requests_total", "HTTP requests answered, by URL rule, method and status.",
+                   ["route", "method", "status"])
+DURATION = Histogram("lodpub_http_request_duration_seconds",
+                     "Time from the request read to the response made (body not yet sent), by URL rule.",
+                     ["route"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+SPARQL_TIMEOUTS = Counter("lodpub_sparql_timeouts_total", "SPARQL queries stopped at the time limit.")
+STORE_ERRORS = Counter("lodpub_store_errors_total", "Requests answered 503 because the store could not be reached.")
+# livemax: a version counts while a live worker serves it (two during a switch, one after)
+RELEASE = Gauge("lodpub_release_info", "The release served by live workers (1) by version.", ["version"],
+                multiprocess_mode="livemax")
+
+_served: list[str] = []  # the version this process last reported as served
+_served_lock = threading.Lock()
+
+
+def sparql_timeout() -> None:
+    SPARQL_TIMEOUTS.inc()
+
+
+def store_error() -> None:
+    STORE_ERRORS.inc()
+
+
+def install(app: Flask) -> None:
+    """Count every request of `app` and serve /metrics."""
+    app.before_request(_start)
+    app.after_request(_count)
+    app.register_blueprint(blueprint)
+
+
+def route() -> str:
+    """The URL rule this request matched, or "unmatched"."""
+    return request.url_rule.rule if request.url_rule is not None else UNMATCHED
+
+
+def _start() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _count(response: Response) -> Response:
+    rule = route()
+    method = request.method if request.method in _METHODS else "other"
+    REQUESTS.labels(rule, method, str(response.status_code)).inc()
+    started = g.get("metrics_started")
+    if started is not None:
+        DURATION.labels(rule).observe(time.perf_counter() - started)
+    publication = g.get("publication")
+    if publication is not None:
+        _report_release(publication.version)
+    return response
+
+
+def _report_release(version: str) -> None:
+    if _served and _served[0] == version:
+        return
+    with _served_lock:
+        if _served:
+            RELEASE.labels(_served[0]).set(0)
+        _served[:] = [version]
+        RELEASE.labels(version).set(1)
+
+
+@blueprint.get("/metrics")
+def exposition():
+    try:  # this worker's release gauge is fresh even if it answered nothing else yet
+        from .app import publication
+        _report_release(publication().version)
+    except Exception:  # noqa: BLE001 — metrics must answer even with no release or store
+        current_app.logger.debug("no release to report in /metrics", exc_info=True)
+    response = Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _registry() -> CollectorRegistry:
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
