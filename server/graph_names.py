@@ -63,6 +63,8 @@ _TOKEN = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in (
     ("punct", r"<<\(|\)>>|<<|>>|<=|>=|!=|&&|\|\||\^\^|\{\||\|\}|."),
 )), re.DOTALL)
 _LOCAL_ESCAPE = re.compile(r"\\(.)")
+# "<scheme://…>" is an IRI even where "<" could be an operator: "//" never continues an expression
+_HIERARCHICAL_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*://[^<>\"{}|^`\\\x00-\x20]*>")
 _IRI_ESCAPE = re.compile(_UCHAR)
 # after these, inside an expression, "<" is the less-than operator, not the start of an IRI
 _OPERAND_ENDS = frozenset({"var", "string", "number", "iri", "pname", "langtag"})
@@ -195,7 +197,7 @@ class _Rewriter:
         out: list[str] = []
         pos = 0
         while pos < len(sparql):
-            if sparql[pos] == "<" and self._less_than():
+            if sparql[pos] == "<" and self._less_than() and not _HIERARCHICAL_IRI.match(sparql, pos):
                 text = "<=" if sparql.startswith("<=", pos) else "<"
                 kind, replacement = "punct", None
             else:

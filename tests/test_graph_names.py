@@ -203,3 +203,68 @@ def test_a_less_than_operator_before_an_iri_stays_an_operator(names):
 def test_graphs_outside_the_base_are_refused():
     with pytest.raises(ValueError):
         GraphNames(B, "v1", ["http://example.org/graph/x"])
+
+
+# --- properties: any sequence of tokens, each rewritten on its own -----------------------------
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+STORED_AR = B + "release/v2/graph/meeting/source-ar"
+# (fragment, what the rewrite must make of it) for a query with PREFIX g: <{B}graph/>
+FRAGMENTS = [
+    (f"<{SOURCE_AR}>", f"<{STORED_AR}>"), (f"<{STORED_AR}>", f"<{SOURCE_AR}>"),
+    ("<graph/meeting/source-ar>", f"<{STORED_AR}>"), ("g:meeting\\/source-ar", f"<{STORED_AR}>"),
+    (f"<{B}ontology>", f"<{B}release/v2/ontology>"), ("<ontology#Meeting>", None), ("g:meeting", None),
+    (f"<{B}release/v1/graph/meeting/source-ar>", None), ("<graph/meeting/source-ar#x>", None),
+    (f'"<{SOURCE_AR}>"', None), (f"'g:meeting\\/source-ar'", None), (f'"""a "" <{SOURCE_AR}> \\""""', None),
+    (f"'''it''s\n<{SOURCE_AR}>'''", None), (f"# <{SOURCE_AR}> it's\n", None), ('"\\"#"', None),
+    ("?g", None), ("$x", None), ("_:b", None), ("a", None), ("GRAPH", None), ("FILTER", None), ("{", None), ("}", None), ("[", None), ("]", None), ("<", None), ("<=", None), (">", None),
+    ("&&", None), ("||", None), (",", None), (";", None), (".", None), ("1", None), ("2.5e-3", None),
+    ("@en", None), ("^^", None), ("<<", None), (">>", None), ("true", None), ("IN", None),
+]
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=40), st.sampled_from([" ", "\n", "\t "]))
+@hsettings(max_examples=300, derandomize=True, database=None, deadline=None)
+def test_each_token_is_rewritten_on_its_own(names, fragments, space):
+    """The scanner alone: no "(", so no expression where "<" could be an operator."""
+    head = f"PREFIX g: <{B}graph/>\n"
+    sparql = head + space.join(text for text, _ in fragments)
+    expected = head + space.join(text if new is None else new for text, new in fragments)
+    assert names.rewrite_query(sparql, B) == expected
+
+
+OPERANDS = [
+    (f"<{SOURCE_AR}>", f"<{STORED_AR}>"), ("<graph/meeting/source-ar>", f"<{STORED_AR}>"),
+    ("g:meeting\\/source-ar", f"<{STORED_AR}>"), ("<ontology>", f"<{B}release/v2/ontology>"),
+    ("<graph/meeting>", None), ("g:provenance", f"<{B}release/v2/graph/provenance>"), ("?g", None), ("?n", None),
+    ("3", None), (".5", None), ("'it''s'", None), ("'#'", None), ('"<g:x>"', None), ("true", None),
+    (f"STR(<{SOURCE_AR}>)", f"STR(<{STORED_AR}>)"), ("(?n)", None),
+]
+OPERATORS = ["<", "<=", ">", ">=", "=", "!=", "&&", "||", "+", "-", "*", "/"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(OPERATORS), st.sampled_from(OPERANDS)), max_size=12),
+       st.sampled_from(OPERANDS), st.sampled_from(["", " "]), st.sampled_from(["FILTER(", "BIND(", "SELECT ?x ("]))
+@hsettings(max_examples=400, derandomize=True, database=None, deadline=None)
+def test_operators_and_operands_without_spaces(names, rest, first, space, opening):
+    """Inside an expression "<" after an operand is the operator, whatever follows it."""
+    pieces = [first] + [piece for pair in rest for piece in pair]
+    head = f"PREFIX g: <{B}graph/>\nSELECT * WHERE {{ {opening}"
+    sparql, expected = head, head
+    for i, piece in enumerate(pieces):
+        text, new = piece if isinstance(piece, tuple) else (piece, None)
+        glued = space if i else ""
+        if not glued and text[0] in "-." and isinstance(pieces[i - 1], tuple) and pieces[i - 1][0].startswith("g:"):
+            glued = " "  # "g:a-" would be one prefixed name
+        sparql += glued + text
+        if new is not None and new.startswith("<") and not glued and expected.endswith("<"):
+            new = " " + new
+        expected += glued + (text if new is None else new)
+    assert names.rewrite_query(sparql + ") }", B) == expected + ") }"
+
+
+@given(st.text(alphabet=st.sampled_from(list("<>=?$'\"#\\:/ \n(){}[]aAgrph0.-_&|^@")), max_size=60))
+@hsettings(max_examples=300, derandomize=True, database=None, deadline=None)
+def test_any_text_is_answered_without_raising(names, text):
+    assert isinstance(names.rewrite_query(f"SELECT * WHERE {{ {text} }}", B), str)
