@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -84,4 +85,5 @@ def entry(response: Response) -> dict:
         "release": publication.version if publication is not None else None,
         "user_agent": request.headers.get("User-Agent"),
         "request_id": request_id(),
+        "pid": os.getpid(),  # the gunicorn worker that answered
     }

@@ -1,0 +1,201 @@
+"""Operations on live servers: /health, Prometheus /metrics (summed over the gunicorn workers),
+the JSON access log (one line per request) and the request id."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import LiveServer
+
+#: 1626^3 solutions before the first answer: runs for minutes unless stopped (as in test_sparql_limits)
+RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+DOC = "/doc/organization/escwa.ttl"
+LOG_FIELDS = {"ts", "method", "path", "route", "status", "duration_ms", "bytes", "client", "release",
+              "user_agent", "request_id"}
+
+
+def live_server(settings, **env) -> LiveServer:
+    """A LiveServer with extra LODPUB_* settings in its environment."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        return LiveServer(settings)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def quiet_timed(built, settings):
+    """A server with a 2 s SPARQL time limit and the access log switched off."""
+    live = live_server(settings, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0,
+                       LODPUB_SPARQL_MEMORY_MB=8192, LODPUB_ACCESS_LOG=0)
+    yield live
+    live.stop()
+
+
+def samples(url: str) -> dict[tuple[str, tuple], float]:
+    """/metrics parsed by prometheus_client's own parser: (sample name, sorted labels) → value."""
+    response = requests.get(url + "/metrics", timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    assert response.headers["Cache-Control"] == "no-store"
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+
+def requests_total(values: dict, route: str, status: str, method: str = "GET") -> float:
+    return values.get(("lodpub_http_requests_total",
+                       (("method", method), ("route", route), ("status", status))), 0.0)
+
+
+def log_lines(server: LiveServer, request_id: str, prefix: bool = False, expected: int = 1) -> list[dict]:
+    """The access-log lines of a request id (or of ids starting with it), once `expected` of
+    them have come through the server's pipe (the server writes each before it answers)."""
+    pattern = f'"request_id":"{request_id}' + ('' if prefix else '"')
+    lines: list[dict] = []
+    for _ in range(100):
+        lines = [json.loads(line) for line in list(server.output) if line.startswith("{") and pattern in line]
+        if len(lines) >= expected:
+            break
+        time.sleep(0.05)
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# /health
+# --------------------------------------------------------------------------------------------
+
+def test_liveness_answers_and_is_never_cached(server):
+    response = server.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "pass"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/health/ready", "/health"])
+def test_readiness_names_the_release_the_store_and_timed_checks(server, built, path):
+    response = server.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["status"] == "pass"
+    assert body["release"]["version"] == built.version
+    assert body["release"]["created"] == built.manifest["created"]
+    assert isinstance(body["store"], str) and body["store"]
+    assert set(body["checks"]) == {"release", "store"}
+    for check in body["checks"].values():
+        assert check["status"] == "pass" and "message" not in check
+        assert isinstance(check["duration_ms"], (int, float)) and check["duration_ms"] >= 0
+
+
+# --------------------------------------------------------------------------------------------
+# /metrics
+# --------------------------------------------------------------------------------------------
+
+def test_requests_are_counted_by_route_and_status_over_both_workers(server):
+    marker = uuid.uuid4().hex
+    before = samples(server.url)
+
+    def fetch(i: int) -> int:  # a new connection each time, so that both workers answer
+        return requests.get(server.url + DOC, headers={"X-Request-Id": f"{marker}-{i}"}, timeout=30).status_code
+
+    sent, workers = 0, set()
+    with ThreadPoolExecutor(8) as pool:
+        while len(workers) < 2 and sent < 400:
+            assert set(pool.map(fetch, range(sent, sent + 40))) == {200}
+            sent += 40
+            workers = {line["pid"] for line in log_lines(server, marker, prefix=True, expected=sent)}
+    assert len(workers) == 2, "every request went to one worker: nothing shows the sum over workers"
+    missing = requests.get(server.url + f"/no-such-path-{marker}", timeout=30)
+    assert missing.status_code == 404
+    after = samples(server.url)
+
+    route = "/doc/<path:rest>"  # the URL rule, never the path asked for
+    assert requests_total(after, route, "200") - requests_total(before, route, "200") == sent
+    assert requests_total(after, "unmatched", "404") - requests_total(before, "unmatched", "404") == 1
+    count = ("lodpub_http_request_duration_seconds_count", (("route", route),))
+    assert after[count] - before.get(count, 0) == sent
+    assert marker not in requests.get(server.url + "/metrics", timeout=30).text
+
+
+def test_the_release_served_is_reported(server, built):
+    values = samples(server.url)
+    assert values[("lodpub_release_info", (("version", built.version),))] == 1
+    assert ("lodpub_store_errors_total", ()) in values
+
+
+def test_a_sparql_time_out_is_counted(quiet_timed):
+    url = quiet_timed.url
+    assert requests.get(url + "/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60).status_code == 200
+    before = samples(url)[("lodpub_sparql_timeouts_total", ())]
+    response = requests.post(url + "/sparql", data={"query": RUNAWAY}, timeout=60)
+    assert response.status_code == 503 and response.json()["title"] == "Query timed out"
+    after = samples(url)
+    assert after[("lodpub_sparql_timeouts_total", ())] == before + 1
+    assert requests_total(after, "/sparql", "503", "POST") >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# The access log and the request id
+# --------------------------------------------------------------------------------------------
+
+def test_one_json_line_per_request_with_every_field(server, built):
+    request_id = "ops-" + uuid.uuid4().hex
+    response = server.get(DOC, headers={"X-Request-Id": request_id, "User-Agent": "ops-test/1",
+                                        "Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert response.headers["X-Request-Id"] == request_id
+    [line] = log_lines(server, request_id)
+    assert LOG_FIELDS <= set(line)
+    assert line["method"] == "GET" and line["path"] == DOC and line["route"] == "/doc/<path:rest>"
+    assert line["status"] == 200 and line["bytes"] == len(response.content)
+    assert line["client"] == "127.0.0.1" and line["user_agent"] == "ops-test/1"
+    assert line["release"] == built.version
+    assert line["duration_ms"] >= 0
+    stamp = datetime.fromisoformat(line["ts"].replace("Z", "+00:00"))
+    assert line["ts"].endswith("Z") and stamp.utcoffset().total_seconds() == 0
+    # gunicorn's own access log is off: no second, plain line for the same request
+    assert not [text for text in server.output if f'"GET {DOC} HTTP/1.1" 200' in text]
+
+
+def test_each_request_has_its_own_line(server):
+    request_id = "ops-" + uuid.uuid4().hex
+    for path in ("/health/live", "/no-such-thing", "/health/live"):
+        server.get(path, headers={"X-Request-Id": request_id})
+    lines = log_lines(server, request_id, expected=3)
+    assert [(line["path"], line["route"], line["status"]) for line in lines] == [
+        ("/health/live", "/health/live", 200), ("/no-such-thing", "unmatched", 404),
+        ("/health/live", "/health/live", 200)]
+
+
+@pytest.mark.parametrize("given", [None, "", "x" * 200, "two words", "evil\u00e9"])
+def test_a_request_id_is_generated_when_none_or_no_sane_one_is_given(server, given):
+    headers = {} if given is None else {"X-Request-Id": given.encode("utf-8")}
+    response = server.get("/health/live", headers=headers)
+    generated = response.headers["X-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    [line] = log_lines(server, generated)
+    assert line["path"] == "/health/live"
+
+
+def test_the_access_log_can_be_switched_off_and_the_id_is_still_echoed(quiet_timed):
+    request_id = "quiet-" + uuid.uuid4().hex
+    response = requests.get(quiet_timed.url + "/health/live", headers={"X-Request-Id": request_id}, timeout=30)
+    assert response.headers["X-Request-Id"] == request_id
+    requests.get(quiet_timed.url + "/health/ready", timeout=30)  # a later line would come after it
+    time.sleep(0.5)
+    assert not [line for line in quiet_timed.output if request_id in line]
+    assert not [line for line in quiet_timed.output if line.startswith('{"ts"')]
