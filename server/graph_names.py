@@ -12,8 +12,8 @@ IRI is unchanged. It is its own inverse, so ``stored`` and ``published`` are the
 query that names S itself behaves as on the embedded store (S names nothing there; rewritten to
 G, it names nothing in the remote store either).
 
-With the remote dataset restricted to this release's graphs (the lead's job: default and named
-graphs given as stored names), a query gives exactly the answer of the embedded store, except:
+With the remote dataset restricted to this release's graphs (the caller's job: default and named
+graphs given as stored names, unless ``mentions_dataset``), a query gives exactly the answer of the embedded store, except:
 
 - string functions applied to graph IRIs (``STR``, ``STRSTARTS``, ``REGEX``, ``MD5``, ...) and
   ``IRI("…")``/``URI("…")`` built from strings see or make the stored name;
@@ -66,6 +66,7 @@ _LOCAL_ESCAPE = re.compile(r"\\(.)")
 # "<scheme://…>" is an IRI even where "<" could be an operator: "//" never continues an expression
 _HIERARCHICAL_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*://[^<>\"{}|^`\\\x00-\x20]*>")
 _IRI_ESCAPE = re.compile(_UCHAR)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 # after these, inside an expression, "<" is the less-than operator, not the start of an IRI
 _OPERAND_ENDS = frozenset({"var", "string", "number", "iri", "pname", "langtag"})
 _OPENERS = {"{": "group", "{|": "group", "[": "group", "<<": "term", "<<(": "term"}
@@ -176,9 +177,9 @@ def _tokens(sparql: str):
 
 def _resolve(iri: str, base: str | None) -> str:
     iri = _IRI_ESCAPE.sub(lambda m: chr(int(m.group()[2:], 16)), iri)
-    if base is None or re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", iri):
+    if base is None or _SCHEME.match(iri):
         return iri
-    return urljoin(base, iri)
+    return urljoin(base.partition("#")[0], iri)  # RFC 3986 never uses the base's fragment
 
 
 class _Rewriter:
@@ -187,8 +188,8 @@ class _Rewriter:
     def __init__(self, swap: dict[str, str], base: str | None, prefixes: dict[str, str]):
         self.swap, self.base, self.prefixes = swap, base, prefixes
         self.contexts: list[str] = []  # "group" ({ [ {|), "term" (<<), "expr" or "list" for (
-        self.previous: tuple[str, str] = ("", "")  # the last two significant tokens' kinds/texts
-        self.before: tuple[str, str] = ("", "")
+        self.previous: tuple[str, str] = ("", "")  # (kind, text) of the last significant token
+        self.before: tuple[str, str] = ("", "")  # and of the one before it
         self.declaring: str | None = None  # "PREFIX" / "BASE" while reading a declaration
         self.declared_prefix = ""
         self.projecting = False  # in SELECT …, GROUP BY …, ORDER BY … or HAVING …: "(" is an expression
