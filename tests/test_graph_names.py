@@ -83,6 +83,9 @@ QUERIES = {
         FILTER NOT EXISTS {{ FILTER(?g = <graph/meeting/translation>) }} }}""",
     "ORDER BY graphs": "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY DESC(?g)",
     "property path over graph resources": f"""{PREFIXES}SELECT ?g ?l WHERE {{ ?g a/rdfs:label ?l }}""",
+    "triple terms (SPARQL 1.2)": f"""{PREFIXES}SELECT ?t ?u WHERE {{
+        BIND(<<( <graph/provenance> <urn:x:p> graph:meeting\\/source-ar )>> AS ?t)
+        BIND(TRIPLE(base:ontology, <urn:x:p>, 1) AS ?u) FILTER(SUBJECT(?u)=<ontology>&&isTRIPLE(?t)) }}""",
     "\\u escape in an IRI": r"SELECT * WHERE { GRAPH <graph/meeting/source\u002Dar> { ?s ?p ?o } }",
 }
 ORDERED = {"graph join with provenance, ordered", "ORDER BY graphs"}
@@ -117,13 +120,14 @@ def _answer(store: ox.Store, sparql: str, names: GraphNames | None, own_dataset:
     elif not own_dataset:
         options["use_default_graph_as_union"] = True
     results = store.query(sparql, **options)
-    back = names.term_back if names else (lambda term: term)
     if isinstance(results, ox.QueryBoolean):
         return bool(results)
     if isinstance(results, ox.QueryTriples):
         return Counter(names.triple_back(t) if names else t for t in results)
     variables = results.variables
-    return [tuple(back(row[v]) for v in variables) for row in results], variables
+    if names:
+        return [names.solution_back(row, variables) for row in results], variables
+    return [tuple(row[v] for v in variables) for row in results], variables
 
 
 def _same_answer(original: ox.Store, remote: ox.Store, names: GraphNames, sparql: str, ordered: bool):
