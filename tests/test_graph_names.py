@@ -13,6 +13,7 @@ from collections import Counter
 
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from server.config import PROJECT_ROOT, Settings
 from server.graph_names import GraphNames
@@ -234,9 +235,6 @@ def test_graphs_outside_the_base_are_refused():
 
 
 # --- properties: any sequence of tokens, each rewritten on its own -----------------------------
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
-
 STORED_AR = B + "release/v2/graph/meeting/source-ar"
 # (fragment, what the rewrite must make of it) for a query with PREFIX g: <{B}graph/>
 FRAGMENTS = [
@@ -244,7 +242,7 @@ FRAGMENTS = [
     ("<graph/meeting/source-ar>", f"<{STORED_AR}>"), ("g:meeting\\/source-ar", f"<{STORED_AR}>"),
     (f"<{B}ontology>", f"<{B}release/v2/ontology>"), ("<ontology#Meeting>", None), ("g:meeting", None),
     (f"<{B}release/v1/graph/meeting/source-ar>", None), ("<graph/meeting/source-ar#x>", None),
-    (f'"<{SOURCE_AR}>"', None), (f"'g:meeting\\/source-ar'", None), (f'"""a "" <{SOURCE_AR}> \\""""', None),
+    (f'"<{SOURCE_AR}>"', None), ("'g:meeting\\/source-ar'", None), (f'"""a "" <{SOURCE_AR}> \\""""', None),
     (f"'''it''s\n<{SOURCE_AR}>'''", None), (f"# <{SOURCE_AR}> it's\n", None), ('"\\"#"', None),
     ("?g", None), ("$x", None), ("_:b", None), ("a", None), ("GRAPH", None), ("FILTER", None), ("{", None), ("}", None), ("[", None), ("]", None), ("<", None), ("<=", None), (">", None),
     ("&&", None), ("||", None), (",", None), (";", None), (".", None), ("1", None), ("2.5e-3", None),
