@@ -15,6 +15,7 @@ from typing import Callable
 from flask import Blueprint, jsonify
 
 from .app import publication, settings
+from .stores import Endpoint
 
 blueprint = Blueprint("health", __name__)
 
@@ -32,16 +33,21 @@ def live():
 def ready():
     checks: dict[str, dict] = {}
     pub = _run(checks, "release", publication)
-    body: dict = {"status": "fail", "release": None, "store": None, "checks": checks}
+    body: dict = {"status": "fail", "release": None, "store": _configured_store(), "checks": checks}
     if pub is not None:
         body["release"] = {"version": pub.version, "created": pub.created.isoformat().replace("+00:00", "Z")}
-        body["store"] = getattr(pub, "store_label", "embedded")
+        body["store"] = getattr(pub, "store_label", body["store"])
         _run(checks, "store", lambda: _ask(pub.store))
     else:
         checks["store"] = {"status": "fail", "duration_ms": 0.0, "message": "not checked: no release loaded"}
     passed = all(check["status"] == "pass" for check in checks.values())
     body["status"] = "pass" if passed else "fail"
     return _answer(body, 200 if passed else 503)
+
+
+def _configured_store() -> str:
+    s = settings()
+    return Endpoint.from_settings(s).label if s.remote_store else "embedded pyoxigraph"
 
 
 def _run(checks: dict[str, dict], name: str, check: Callable[[], object]):

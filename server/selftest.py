@@ -77,6 +77,7 @@ class Selftest:
         self.described: Described | None = None
         self.documents: dict[str, Graph] = {}   # example IRI → its document as Turtle
         self.contexts_fetched: list[str] = []
+        self.context_problems: list[str] = []
 
     # -- running ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -213,18 +214,30 @@ class Selftest:
                       f"{len(expanded)} node(s) expanded by pyld")
 
     def _expanded(self, response: requests.Response) -> list:
-        return jsonld.expand(response.json(), {"base": response.url, "documentLoader": self._load_context})
+        self.context_problems = []
+        try:
+            return jsonld.expand(response.json(), {"base": response.url, "documentLoader": self._load_context})
+        except jsonld.JsonLdError as error:
+            if self.context_problems:  # pyld's own message does not say what went wrong
+                raise Failed("cannot load the context: " + "; ".join(self.context_problems)) from None
+            raise Failed(f"pyld cannot expand it: {_short(error)}") from None
 
     def _load_context(self, url: str, options: dict | None = None) -> dict:
         """pyld's loader: the dataset's own contexts come from the deployment checked."""
         local = self.local(url)
         response = self.get(local, "application/ld+json, application/json;q=0.5")
         if response.status_code != 200:
+            self.context_problems.append(f"{local} answered {response.status_code}")
             raise jsonld.JsonLdError(f"{local} answered {response.status_code}", "loading document failed",
                                      code="loading remote context failed")
+        try:
+            document = response.json()
+        except ValueError:
+            self.context_problems.append(f"{local} is not JSON")
+            raise
         self.contexts_fetched.append(local)
         return {"contentType": response.headers.get("Content-Type", "").split(";")[0],
-                "contextUrl": None, "documentUrl": url, "document": response.json()}
+                "contextUrl": None, "documentUrl": url, "document": document}
 
     # -- SPARQL ----------------------------------------------------------------------------
     def sparql_checks(self) -> None:
