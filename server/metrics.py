@@ -15,7 +15,7 @@ import os
 import threading
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
 )
@@ -89,11 +89,9 @@ def _report_release(version: str) -> None:
 
 @blueprint.get("/metrics")
 def exposition():
-    try:  # this worker's release gauge is fresh even if it answered nothing else yet
-        from .app import publication
-        _report_release(publication().version)
-    except Exception:  # noqa: BLE001 — metrics must answer even with no release or store
-        current_app.logger.debug("no release to report in /metrics", exc_info=True)
+    # Not publication(): with a remote store down it would wait for the store's time-out, and
+    # a scrape must answer then most of all. The release gauge comes from requests answered
+    # (a load balancer's /health/ready probes are enough).
     response = Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -132,6 +132,7 @@ def test_requests_are_counted_by_route_and_status_over_both_workers(server):
 
 
 def test_the_release_served_is_reported(server, built):
+    assert server.get("/health/ready").status_code == 200  # as a load balancer keeps asking
     values = samples(server.url)
     assert values[("lodpub_release_info", (("version", built.version),))] == 1
     assert ("lodpub_store_errors_total", ()) in values
