@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import catalog, health, linked_data, metrics, openapi, request_log, sparql
     for module in (linked_data, sparql, catalog, openapi, health):
         app.register_blueprint(module.blueprint)
+    from . import search  # /search, and the search box of every page's header
+    app.register_blueprint(search.blueprint)
     metrics.install(app)
     request_log.install(app, settings.access_log)
 

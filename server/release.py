@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from . import dataset_description, loading, statistics
+from . import dataset_description, loading, search_index, statistics
 from .config import Settings
 from .namespaces import prefixes
 from .rdfterms import graph_from_quads
@@ -41,6 +41,7 @@ EXTRA_FILES = {
     "ontology.ttl": "text/turtle",
     "shapes.ttl": "text/turtle",
     "validation-report.ttl": "text/turtle",
+    search_index.FILE_NAME: search_index.MEDIA_TYPE,  # the text-search index (SQLite FTS5)
 }
 #: The DCAT/VoID/DQV description of the release (server/dataset_description.py); written last,
 #: as it states the other files' sizes and checksums.
@@ -116,6 +117,7 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
     (folder / "validation-report.ttl").write_bytes(
         sources.report.graph.serialize(format="turtle", encoding="utf-8"))
     _write_store(folder / STORE_DIR, folder / "dataset.nq.gz")
+    search_index.write(folder / search_index.FILE_NAME, folder / STORE_DIR)
     files = {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()}
     created = now.isoformat().replace("+00:00", "Z")
     first_issued = (previous.manifest.get("first_issued") or previous.manifest["created"]) if previous else created

@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from . import search_service
 from . import metrics, query_limits
 from .app import error_response, publication, settings
 from .config import PROJECT_ROOT
@@ -113,9 +114,10 @@ def _answer(operation):
     text = analyse(operation.query)
     if text.is_update:
         raise read_only_refusal()
-    if text.uses_service:
+    if text.uses_service and not search_service.only_search_services(operation.query, s.base):
         raise ProtocolError(400, "SERVICE is not supported",
-                            "This endpoint does not evaluate SERVICE (federated query): it makes no outbound "
+                            "This endpoint evaluates no SERVICE (federated query) but its own text search, "
+                            f"SERVICE <{s.base}search> (see /sparql#text-search); it makes no outbound "
                             "requests. Query the other endpoint yourself, or remove the SERVICE clause.")
     if text.too_complex:
         raise ProtocolError(400, "Query too complex",
@@ -146,6 +148,7 @@ def _answer(operation):
     if cached is None:
         job = {
             "store": str(pub.release.path / "store"),
+            "release": str(pub.release.path),  # its search index answers {base}search blocks
             "query": operation.query,
             "base": s.base,
             "default_graphs": list(operation.default_graphs),

@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
 
+from . import search_service
 from .namespaces import prefixes as dataset_prefixes
 from .sparql_protocol import CSV, JSONLD, NTRIPLES, RDFXML, RESULTS_JSON, RESULTS_XML, TSV, TURTLE
 
@@ -50,6 +51,7 @@ def evaluate(job: dict, stores: dict) -> dict:
     job: store, query, base, default_graphs, named_graphs, union, media_type, max_rows, link, base_prefixes
     returns: {"body": bytes, "rows": int, "truncated": bool, "form": str}
     """
+    job = search_service.expand_job(job, EvaluationError)  # {base}search blocks → VALUES (docs/sparql.md)
     store = open_store(job["store"], stores)
     options: dict = {"base_iri": job.get("base")}
     if job["default_graphs"] or job["named_graphs"]:

@@ -1,0 +1,185 @@
+"""/search: text search over the labels and texts of the release, for people and programs.
+
+``GET /search?q=…`` answers an HTML page in the page's language (``lang``, else
+Accept-Language), or JSON for ``Accept: application/json`` (or ``format=json``). Optional:
+``in=ar`` (only literals in that language), ``limit`` (1–1000, default 50). A missing, empty,
+too short or too long ``q``, or a bad parameter, is a 400 that says why. The lookup is the
+release's index (server/search_index.py); the same search is a SPARQL service
+(server/search_service.py). The search box in every page's header sends here.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from . import html_pages, i18n, search_index, search_service
+from .app import publication
+
+blueprint = Blueprint("search", __name__)
+
+PAGE_SIZE = 50
+SCHEMA_POSITION = "https://schema.org/position"
+
+#: The words of the search box and page, in the six languages.
+WORDS = {
+    "ar": {"title": "البحث", "label": "ابحث في البيانات", "placeholder": "ابحث…", "button": "بحث",
+           "results": "النتائج", "none": "لا توجد نتائج لـ «{q}».", "more": "تُعرض أول {n} نتيجة فقط؛ حدّد البحث أكثر.",
+           "found": "{n} نتيجة لـ «{q}»", "in": "في", "any": "كل اللغات", "matched": "وُجد في"},
+    "zh": {"title": "搜索", "label": "搜索数据", "placeholder": "搜索…", "button": "搜索",
+           "results": "结果", "none": "没有与“{q}”匹配的结果。", "more": "仅显示前 {n} 个结果；请缩小搜索范围。",
+           "found": "“{q}”的 {n} 个结果", "in": "语言", "any": "所有语言", "matched": "匹配于"},
+    "en": {"title": "Search", "label": "Search the data", "placeholder": "Search…", "button": "Search",
+           "results": "Results", "none": "Nothing matches “{q}”.", "more": "Only the first {n} results are shown; narrow the search.",
+           "found": "{n} results for “{q}”", "in": "In", "any": "All languages", "matched": "Matched in"},
+    "fr": {"title": "Recherche", "label": "Rechercher dans les données", "placeholder": "Rechercher…", "button": "Rechercher",
+           "results": "Résultats", "none": "Aucun résultat pour « {q} ».", "more": "Seuls les {n} premiers résultats sont affichés ; précisez la recherche.",
+           "found": "{n} résultats pour « {q} »", "in": "Langue", "any": "Toutes les langues", "matched": "Trouvé dans"},
+    "ru": {"title": "Поиск", "label": "Поиск по данным", "placeholder": "Поиск…", "button": "Найти",
+           "results": "Результаты", "none": "По запросу «{q}» ничего не найдено.", "more": "Показаны только первые {n} результатов; уточните запрос.",
+           "found": "Результатов по запросу «{q}»: {n}", "in": "Язык", "any": "Все языки", "matched": "Найдено в"},
+    "es": {"title": "Búsqueda", "label": "Buscar en los datos", "placeholder": "Buscar…", "button": "Buscar",
+           "results": "Resultados", "none": "Nada coincide con «{q}».", "more": "Solo se muestran los primeros {n} resultados; precise la búsqueda.",
+           "found": "{n} resultados para «{q}»", "in": "Idioma", "any": "Todos los idiomas", "matched": "Encontrado en"},
+}
+
+
+@blueprint.app_context_processor
+def _search_box() -> dict:
+    """The header's search box words, for every template (base.html)."""
+    return {"search_words": WORDS}
+
+
+class BadSearch(ValueError):
+    pass
+
+
+@blueprint.get("/search")
+def search():
+    lang = i18n.chosen_language()
+    as_json = request.args.get("format") == "json" or (
+        request.args.get("format") is None and
+        request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json")
+    text = request.args.get("q", "")
+    try:
+        asked = _parameters()
+        query = search_index.plan(text, search_service.MAX_QUERY_CHARS)
+    except (BadSearch, search_index.QueryError) as error:
+        return _bad(str(error), as_json, lang, text)
+    index = search_service.release_index(publication().release.path)
+    if index is None:
+        return _problem(503, "Search unavailable", "This release was built without a search index.", as_json, lang, text)
+    hits, more = index.search(query, asked["limit"], asked["in"])
+    parts = _parts(hits)
+    results = [_result(hit, query, lang, parts) for hit in hits]
+    if as_json:
+        response = jsonify({"q": text, "normalised": query.folded, "in": asked["in"], "limit": asked["limit"],
+                            "truncated": more, "release": publication().version, "results": results})
+    else:
+        response = _page(lang, text, asked, results, more, 200)
+    response.headers["Vary"] = "Accept, Accept-Language"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _parameters() -> dict:
+    only = request.args.get("in") or None
+    if only is not None and only not in i18n.LANGUAGES:
+        raise BadSearch(f"in= must be one of {', '.join(i18n.LANGUAGES)} (the language of the matched text).")
+    raw = request.args.get("limit", str(PAGE_SIZE))
+    if not raw.isdigit() or not 1 <= int(raw) <= search_service.MAX_RESULTS:
+        raise BadSearch(f"limit= must be a whole number from 1 to {search_service.MAX_RESULTS}.")
+    return {"in": only, "limit": int(raw)}
+
+
+def _result(hit: search_index.Hit, query: search_index.Plan, lang: str, parts: dict) -> dict:
+    pub = publication()
+    base = pub.settings.base
+    title, title_lang = _title(hit, lang, parts)
+    return {
+        "iri": hit.subject, "href": _href(hit.subject, base, lang),
+        "label": title, "label_lang": title_lang,
+        "property": hit.property, "property_label": _label(hit.property, lang)[0],
+        "matched_text": hit.text, "matched_lang": hit.lang or None, "score": hit.score,
+        "snippet": [{"text": t, "match": m} for t, m in search_index.snippet(hit.text, query.terms)],
+    }
+
+
+def _label(iri: str, lang: str) -> tuple[str, str | None]:
+    found = i18n.pick(html_pages.label_table().get(iri, {}), lang)
+    if found:
+        return found[0], found[1] or None
+    return iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1], None
+
+
+def _title(hit: search_index.Hit, lang: str, parts: dict) -> tuple[str, str | None]:
+    """The thing's label in the page's language; an unlabelled part (an objective, a point) is
+    named by its type and position, as on its page."""
+    if hit.subject in html_pages.label_table() or hit.subject not in parts:
+        return _label(hit.subject, lang)
+    types, position = parts[hit.subject]
+    own = [t for t in types if t.startswith(publication().settings.base)] or types
+    text, text_lang = _label(own[0], lang)
+    return f"{text} {position}".strip(), text_lang
+
+
+def _parts(hits: list[search_index.Hit]) -> dict[str, tuple[list[str], str]]:
+    """Types and position of the unlabelled things among the hits, in one query (embedded or remote store)."""
+    labels = html_pages.label_table()
+    subjects = [h.subject for h in hits if h.subject not in labels]
+    if not subjects:
+        return {}
+    values = " ".join(f"<{s}>" for s in subjects)
+    found: dict[str, tuple[list[str], str]] = {}
+    for row in publication().store.query(
+            f"SELECT ?s ?type ?position WHERE {{ VALUES ?s {{ {values} }} ?s a ?type "
+            f"OPTIONAL {{ ?s <{SCHEMA_POSITION}> ?position }} }}", use_default_graph_as_union=True):
+        types, position = found.setdefault(row["s"].value, ([], ""))
+        types.append(row["type"].value)
+        if row["position"] is not None:
+            found[row["s"].value] = (types, row["position"].value)
+    return found
+
+
+def _href(iri: str, base: str, lang: str) -> str:
+    """Where the thing's page is on this host (its IRI itself if it is not ours)."""
+    if not iri.startswith(base):
+        return iri
+    path = iri[len(base):]
+    fragment = ""
+    if "#" in path:
+        path, fragment = path.split("#", 1)
+        fragment = "#" + fragment
+    if path.startswith("id/"):
+        path = "doc/" + path[3:]
+    elif path.startswith("graph/"):
+        path = "doc/" + path
+    return f"/{path}?lang={lang}{fragment}"
+
+
+def _page(lang: str, text: str, asked: dict, results: list, more: bool, status: int, error: str | None = None):
+    words = WORDS[lang]
+    body = render_template(
+        "search.html", lang=lang, dir=i18n.direction(lang), ui=html_pages.UI[lang], explicit=True, words=words,
+        q=text, only=asked.get("in"), limit=asked.get("limit", PAGE_SIZE), results=results, more=more, error=error,
+        heading=words["found"].format(n=len(results), q=text) if results else words["none"].format(q=text),
+        more_text=words["more"].format(n=len(results)),
+        languages=[{"code": c, "name": i18n.NATIVE_NAMES[c], "dir": i18n.direction(c)} for c in i18n.LANGUAGES],
+        dir_of=lambda code: i18n.direction(code.split("-")[0]) if code else "auto")
+    response = current_app.response_class(body, status=status, mimetype="text/html")
+    response.headers["Content-Language"] = lang
+    return response
+
+
+def _bad(detail: str, as_json: bool, lang: str, text: str):
+    return _problem(400, "Bad search", detail, as_json, lang, text)
+
+
+def _problem(status: int, title: str, detail: str, as_json: bool, lang: str, text: str):
+    if as_json:
+        response = jsonify({"type": "about:blank", "status": status, "title": title, "detail": detail})
+        response.status_code = status
+        response.mimetype = "application/problem+json"
+    else:
+        response = _page(lang, text, {}, [], False, status, error=detail)
+    response.headers["Vary"] = "Accept, Accept-Language"
+    response.headers["Cache-Control"] = "no-store"
+    return response
