@@ -105,7 +105,7 @@ class Selftest:
                 raise Skipped("not run: a check it depends on failed")
             value = run(*args)
         except Skipped as why:
-            print(f"SKIP  {name}: {why}", file=self.out)
+            print(f"SKIP  {name}: {why}", file=self.out, flush=True)
             return None
         except Failed as why:
             return self._fail(name, str(why))
@@ -242,7 +242,10 @@ class Selftest:
     # -- SPARQL ----------------------------------------------------------------------------
     def sparql_checks(self) -> None:
         described = self.described
-        endpoint = self.local(described.endpoint) if described and described.endpoint else None
+        if described and not described.endpoint:
+            self._fail("SPARQL", "the dataset description names no void:sparqlEndpoint")
+            return
+        endpoint = self.local(described.endpoint) if described else None
         example = described.examples[0] if described else None
         self.check("SPARQL SELECT (JSON)", self.select_json, endpoint, example)
         self.check("SPARQL SELECT (XML)", self.select_xml, endpoint, example)
