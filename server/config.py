@@ -33,6 +33,9 @@ class Settings:
     sparql_cache_bytes: int = 32 << 20
     #: Reverse proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     trusted_proxies: int = 0
+    #: SHACL engine of validate/build: "auto" (pyshacl-turbo when it can, else pySHACL), "pyshacl"
+    #: (the reference) or "turbo" (server/validation_engines.py).
+    validation_engine: str = "auto"
     #: Licence of the published data (a URL).
     license: str = "https://creativecommons.org/licenses/by/4.0/"
     #: One JSON line per request on the "lodpub.access" logger (stderr); LODPUB_ACCESS_LOG=0 turns it off.
