@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from .config import Settings, from_environment
 from .publication import Publication, Publisher
+from .release import ReleaseError
+from .stores import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.after_request(_shared_headers)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StoreUnavailable, _store_unavailable)
+    app.register_error_handler(ReleaseError, _no_release)
     app.register_error_handler(Exception, _unexpected_error)
     return app
 
@@ -103,6 +107,26 @@ def _http_error(error: HTTPException):
     for header in ("Allow", "Retry-After"):
         if error.get_response().headers.get(header):
             response.headers[header] = error.get_response().headers[header]
+    return response
+
+
+def _store_unavailable(error: StoreUnavailable):
+    from . import metrics
+    metrics.store_error()
+    log.warning("%s %s: %s", request.method, request.path, error)
+    response = error_response(503, "Store unavailable",
+                              "The triple store behind this server does not answer at the moment; "
+                              "try again in a few seconds.")
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _no_release(error: ReleaseError):
+    log.error("%s %s: %s", request.method, request.path, error)
+    response = error_response(503, "No release to serve", "This server has no release of the data to serve yet.")
+    response.headers["Retry-After"] = "10"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -20,6 +20,7 @@ import pyoxigraph as ox
 
 from .config import Settings
 from .release import CURRENT, Release, ReleaseError, open_release
+from .stores import Endpoint, RemoteStore, StoreUnavailable, open_remote
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 class Publication:
     settings: Settings
     release: Release
-    store: ox.Store
+    store: ox.Store | RemoteStore
     #: per-release memo: anything derived only from the release (documents, descriptions ...)
     cache: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -36,6 +37,17 @@ class Publication:
     @property
     def version(self) -> str:
         return self.release.version
+
+    @property
+    def store_label(self) -> str:
+        """Which store answers, for /health and the logs (never credentials)."""
+        if isinstance(self.store, RemoteStore):
+            return self.store.label
+        return f"embedded pyoxigraph at {self.release.path / 'store'}"
+
+    @property
+    def remote(self) -> bool:
+        return isinstance(self.store, RemoteStore)
 
     @property
     def created(self) -> datetime:
@@ -76,6 +88,44 @@ class Publisher:
         return self._publication
 
     def _refresh(self) -> None:
+        if self.settings.remote_store:
+            self._refresh_remote()
+        else:
+            self._refresh_local()
+
+    def _refresh_remote(self) -> None:
+        """Follow the release the remote store names as current (see server/publishing.py); the
+        release folder with the same version (dumps, manifest) must be in the releases folder."""
+        from .publishing import current_version
+        endpoint = Endpoint.from_settings(self.settings)
+        try:
+            version = current_version(endpoint, self.settings.base)
+        except StoreUnavailable:
+            if self._publication is None:
+                raise
+            log.warning("the store at %s does not answer: still serving release %s", endpoint.query_url,
+                        self._publication.version)
+            return
+        if version is None:
+            if self._publication is None:
+                raise ReleaseError(f"no release is published in the store at {endpoint.query_url}: "
+                                   "run `lodpub publish` first")
+            return
+        if version == self._target:
+            return
+        try:
+            release = open_release(self.settings.releases / version, need_store=False)
+        except ReleaseError as error:
+            if self._publication is None:
+                raise ReleaseError(f"the store serves release {version} but {error}") from None
+            log.error("keeping release %s: the store's current release is not here: %s", self._publication.version, error)
+            self._target = version
+            return
+        self._publication = Publication(self.settings, release, open_remote(self.settings, version, release.manifest["graphs"]))
+        self._target = version
+        log.info("serving release %s from %s", version, endpoint.query_url)
+
+    def _refresh_local(self) -> None:
         link = self.settings.releases / CURRENT
         try:
             target = os.readlink(link)

@@ -212,8 +212,9 @@ def current_release(releases: Path, required: bool = True) -> Release | None:
     return open_release(link.resolve())
 
 
-def open_release(path: Path) -> Release:
-    """Open a release folder, refusing one whose files do not match its manifest."""
+def open_release(path: Path, need_store: bool = True) -> Release:
+    """Open a release folder, refusing one whose files do not match its manifest (a front end
+    of a remote store does not need the embedded store's folder)."""
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -222,7 +223,7 @@ def open_release(path: Path) -> Release:
         file = path / name
         if not file.is_file() or file.stat().st_size != described["bytes"]:
             raise ReleaseError(f"{path}: {name} is missing or truncated")
-    if not (path / STORE_DIR).is_dir():
+    if need_store and not (path / STORE_DIR).is_dir():
         raise ReleaseError(f"{path}: the store folder is missing")
     return Release(path, manifest)
 

@@ -8,6 +8,7 @@ See docs/sparql.md for the behaviour, status codes and choices.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -45,7 +46,7 @@ FORMAT_CHOICES = (("json", "JSON"), ("xml", "XML"), ("csv", "CSV"), ("tsv", "TSV
 @blueprint.route("/sparql", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
 def endpoint():
     # the first /sparql request of a worker starts its evaluators
-    query_limits.warm_up_once(str(publication().release.path / "store"))
+    query_limits.warm_up_once(_store_spec(publication()))
     if request.method == "OPTIONS":
         return _preflight()
     limit = settings().max_request_bytes
@@ -66,6 +67,15 @@ def endpoint():
         return _problem(406, "Not Acceptable",
                         f"This answer is available as {', '.join(error.available)}, not as {error.asked!r}.",
                         available=list(error.available))
+
+
+def _store_spec(pub):
+    """What an evaluator process opens: the release's store folder, or how to reach the remote
+    store and which release in it (picklable, as it crosses a pipe)."""
+    if pub.remote:
+        return {"endpoint": dataclasses.asdict(pub.store.endpoint), "base": pub.settings.base,
+                "version": pub.version, "graphs": list(pub.store.names.graphs)}
+    return str(pub.release.path / "store")
 
 
 def _preflight():
@@ -147,7 +157,7 @@ def _answer(operation):
     cached = cache.get(cache_key)
     if cached is None:
         job = {
-            "store": str(pub.release.path / "store"),
+            "store": _store_spec(pub),
             "release": str(pub.release.path),  # its search index answers {base}search blocks
             "query": operation.query,
             "base": s.base,

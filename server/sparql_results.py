@@ -20,6 +20,7 @@ import pyoxigraph as ox
 
 from . import search_service
 from .namespaces import prefixes as dataset_prefixes
+from .stores import Endpoint, RemoteStore, Solutions, StoreTimeout, StoreUnavailable
 from .sparql_protocol import CSV, JSONLD, NTRIPLES, RDFXML, RESULTS_JSON, RESULTS_XML, TSV, TURTLE
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -36,12 +37,20 @@ class EvaluationError(Exception):
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
 
 
-def open_store(path: str, stores: dict) -> ox.Store:
-    """The release's store, opened read-only once per evaluator (one release at a time)."""
-    store = stores.get(path)
+def open_store(spec, stores: dict):
+    """The release's store, opened once per evaluator (one release at a time): a folder path
+    (the embedded store, read-only) or a remote store's description (see server/stores.py)."""
+    key = spec if isinstance(spec, str) else (spec["endpoint"]["query_url"], spec["version"])
+    store = stores.get(key)
     if store is None:
         stores.clear()
-        store = stores[path] = ox.Store.read_only(path)
+        if isinstance(spec, str):
+            store = ox.Store.read_only(spec)
+        else:
+            from .graph_names import GraphNames
+            store = RemoteStore(Endpoint(**spec["endpoint"]), GraphNames(spec["base"], spec["version"], spec["graphs"]),
+                                spec["base"])
+        stores[key] = store
     return store
 
 
@@ -61,8 +70,18 @@ def evaluate(job: dict, stores: dict) -> dict:
         # no dataset from the protocol nor from FROM / FROM NAMED in the query: the default
         # graph is the union of the named graphs (Oxigraph would let this flag override FROM)
         options["use_default_graph_as_union"] = True
+    if isinstance(store, RemoteStore):
+        options["timeout"] = job.get("timeout") or None
     try:
         results = store.query(job["query"], **options)
+    except StoreTimeout:
+        raise EvaluationError(503, "Query timed out",
+                              f"The query ran longer than this endpoint's time limit of {job['timeout']:g} seconds "
+                              "and was stopped. Narrow it down (a LIMIT, more specific patterns) and try again.",
+                              time_limit_seconds=job["timeout"]) from None
+    except StoreUnavailable as error:
+        raise EvaluationError(503, "Store unavailable", f"The triple store did not answer: {error}. "
+                              "Try again shortly.", retry_after=5) from None
     except SyntaxError as error:
         message = str(error)
         extra = {}
@@ -78,7 +97,7 @@ def evaluate(job: dict, stores: dict) -> dict:
     try:
         if isinstance(results, ox.QueryBoolean):
             return {"body": write_boolean(bool(results), media_type), "rows": 1, "truncated": False, "form": "ASK"}
-        if isinstance(results, ox.QuerySolutions):
+        if isinstance(results, (ox.QuerySolutions, Solutions)):
             variables = [v.value for v in results.variables]
             rows = []
             for solution in results:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -25,6 +26,7 @@ from SPARQLWrapper import POST, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import EndPointInternalError, SPARQLWrapperException
 
 from .config import Settings
+from .sparql_protocol import analyse
 
 if TYPE_CHECKING:
     from .graph_names import GraphNames
@@ -36,8 +38,16 @@ NTRIPLES = "application/n-triples"
 EMPTY_GRAPH = "urn:x-lodpub:empty-default-graph"
 
 
+#: query endpoint URL → its HTTP Server header (which store it is), learnt once per process
+_SERVERS: dict[str, str] = {}
+
+
 class StoreUnavailable(Exception):
     """The remote store did not answer (down, unreachable, timed out, or failing with 5xx)."""
+
+
+class StoreTimeout(Exception):
+    """The store stopped the query at the time limit it was given."""
 
 
 class StoreQueryError(ValueError):
@@ -115,8 +125,13 @@ class RemoteStore:
     def query(self, sparql: str, *, use_default_graph_as_union: bool = False, base_iri: str | None = None,
               default_graph=None, named_graphs=None, timeout: float | None = None):
         form = query_form(sparql, base_iri or self.base)
+        analysed = analyse(sparql)
         text = self.names.rewrite_query(sparql, base_iri or self.base)
-        defaults, named = self._dataset(sparql, use_default_graph_as_union, default_graph, named_graphs)
+        if analysed.form == "DESCRIBE" and self._is_virtuoso():
+            # DESCRIBE is the store's choice (SPARQL 1.1 §16.4); ask Virtuoso for the concise
+            # bounded description, which the embedded store gives
+            text = 'DEFINE sql:describe-mode "CBD" ' + text
+        defaults, named = self._dataset(analysed.declares_dataset, use_default_graph_as_union, default_graph, named_graphs)
         body = self._request(text, form, defaults, named, timeout)
         if form == "ASK":
             return ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
@@ -127,12 +142,22 @@ class RemoteStore:
                              [tuple(None if t is None else back(t) for t in row) for row in results])
         return [self.names.triple_back(t) for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
 
-    def _dataset(self, sparql, union, default_graph, named_graphs) -> tuple[list[str], list[str]]:
+    def _is_virtuoso(self) -> bool:
+        url = self.endpoint.query_url
+        if url not in _SERVERS:
+            try:
+                with urllib.request.urlopen(url + "?query=ASK%7B%7D", timeout=self.endpoint.timeout) as answer:
+                    _SERVERS[url] = answer.headers.get("Server", "")
+            except OSError as error:
+                raise StoreUnavailable(f"the store at {url} did not answer: {error}") from None
+        return _SERVERS[url].startswith("Virtuoso/")
+
+    def _dataset(self, declares_dataset, union, default_graph, named_graphs) -> tuple[list[str], list[str]]:
         """The protocol dataset: the release's graphs, unless the caller or the query names one."""
         if default_graph is not None or named_graphs is not None:
             return ([self.names.stored(_iri(g)) for g in default_graph or []] or [EMPTY_GRAPH],
                     [self.names.stored(_iri(g)) for g in named_graphs or []] or [EMPTY_GRAPH])
-        if _declares_dataset(sparql):
+        if declares_dataset:
             return [], []  # FROM / FROM NAMED of the query (renamed) define it
         return (self.graphs if union else [EMPTY_GRAPH]), self.graphs
 
@@ -146,13 +171,19 @@ class RemoteStore:
             wrapper.addDefaultGraph(graph)
         for graph in named:
             wrapper.addNamedGraph(graph)
-        wrapper.setTimeout(int(timeout or self.endpoint.timeout) or 1)
+        wrapper.setTimeout(int((timeout or self.endpoint.timeout) + 1))
+        if timeout:
+            # the store's own limit, in ms (Virtuoso, Fuseki): the work stops there, not only our wait
+            wrapper.addParameter("timeout", str(int(timeout * 1000)))
         return _perform(wrapper)
 
 
 def _perform(wrapper: SPARQLWrapper) -> bytes:
     try:
         response = wrapper.query().response
+        # Virtuoso's "anytime" answer: a partial result at the time limit, flagged in headers
+        if (response.headers.get("X-SQL-State") or "").upper() == "S1TAT":
+            raise StoreTimeout(response.headers.get("X-SQL-Message") or "time limit reached")
         return response.read()
     except EndPointInternalError as error:
         raise StoreUnavailable(f"the store failed: {_short(str(error))}") from None
@@ -174,11 +205,6 @@ def _short(message: str, limit: int = 600) -> str:
 
 def _iri(graph) -> str:
     return graph.value if isinstance(graph, ox.NamedNode) else str(graph)
-
-
-def _declares_dataset(sparql: str) -> bool:
-    from .sparql_protocol import analyse
-    return analyse(sparql).declares_dataset
 
 
 def open_remote(settings: Settings, version: str, graphs: Iterable[str]) -> RemoteStore:
