@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
         ("validate", _validate, "parse ontology, shapes and data and validate the data with SHACL"),
         ("build", _build, "validate, then write a release folder (dumps, checksums, store)"),
         ("serve", _serve, "build if needed, then serve the current release over HTTP"),
+        ("export-static", _export_static, "write the current release's Linked Data interface as files, with "
+                                          "nginx rules, for a static host or CDN (docs/static-export.md)"),
     ]:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--root", help="folder holding ontology/, shapes/ and data/ (default: this project)")
@@ -43,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--workers", type=int)
             command.add_argument("--no-build", action="store_true",
                                  help="serve the current release as it is, without validating the sources again")
+        if name == "export-static":
+            command.add_argument("dir", help="the folder to write (an earlier export there is replaced)")
+            command.add_argument("--sparql-url", help="where the site's /sparql is proxied (the store or a front end)")
+            command.add_argument("--site-url", default="http://localhost",
+                                 help="the site's public address, for the sitemap, robots.txt and canonical links")
     selftest = commands.add_parser("selftest", help="check a deployment from outside, as harvesters and SPARQL "
                                    "clients would; print one line per check", description=SELFTEST_HELP)
     selftest.add_argument("url", help="the deployment's address, e.g. https://data.example.org/")
@@ -100,6 +107,15 @@ def rebuild(settings: config.Settings) -> bool:
     print(f"release {built.version} at {built.path} ({built.manifest['quads']} quads, "
           f"{time.perf_counter() - started:.2f}s); {settings.releases / release.CURRENT} → {built.version}")
     return True
+
+
+def _export_static(settings: config.Settings, args: argparse.Namespace) -> int:
+    from .static_export import export_static
+    started = time.perf_counter()
+    export = export_static(settings, Path(args.dir), site_url=args.site_url, sparql_url=args.sparql_url)
+    print(f"release {export.version}: {len(export.responses)} responses, {len(export.files)} files in "
+          f"{args.dir} ({time.perf_counter() - started:.1f}s); nginx rules in {Path(args.dir) / 'nginx'}")
+    return 0
 
 
 def _serve(settings: config.Settings, args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""HTML pages for people and search engines: language, direction, links, schema.org, escaping."""
+"""HTML pages for people and search engines: language, direction, links, schema.org, escaping.
+
+The tests on `server` run against the app under gunicorn and against its static export under
+nginx (tests/static_site.py). The hostile-label test builds and serves its own copy of the
+project: it is about what the app renders, which the export only copies.
+"""
 from __future__ import annotations
 
 import json
@@ -8,9 +13,16 @@ import pytest
 
 from server.config import PROJECT_ROOT, Settings
 from tests.conftest import LiveServer, run_cli
+from tests.static_site import static_site  # noqa: F401 - a fixture, requested by `server`
 from tests.test_linked_data_helpers import BASE, MEETING, RDF_TYPES, Html
 
 LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+
+
+@pytest.fixture(scope="module", params=["dynamic", "static"])
+def server(request, server):
+    """The dynamic server (conftest's), then the static export of the same release under nginx."""
+    return server if request.param == "dynamic" else request.getfixturevalue("static_site")
 
 
 def _page(server, path, **headers):
