@@ -65,9 +65,12 @@ def search():
     except (BadSearch, search_index.QueryError) as error:
         return _bad(str(error), as_json, lang, text)
     index = search_service.release_index(publication().release.path)
-    if index is None:
-        return _problem(503, "Search unavailable", "This release was built without a search index.", as_json, lang, text)
-    hits, more = index.search(query, asked["limit"], asked["in"])
+    try:
+        if index is None:
+            raise search_index.IndexUnavailable("this release was built without a search index")
+        hits, more = index.search(query, asked["limit"], asked["in"])
+    except search_index.IndexUnavailable as error:
+        return _problem(503, "Search unavailable", f"The search cannot answer: {error}.", as_json, lang, text)
     parts = _parts(hits)
     results = [_result(hit, query, lang, parts) for hit in hits]
     if as_json:

@@ -34,7 +34,7 @@ import pyoxigraph as ox
 FILE_NAME = "search.sqlite"
 MEDIA_TYPE = "application/vnd.sqlite3"
 #: bumped when the file's layout changes
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA_ORG = "https://schema.org/"
 SKOS = "http://www.w3.org/2004/02/skos/core#"
@@ -197,6 +197,10 @@ class QueryError(ValueError):
     """A search query that cannot be looked up (empty, too short, too long); the message says why."""
 
 
+class IndexUnavailable(RuntimeError):
+    """The release has no usable index (none, another layout, unreadable): a server-side condition."""
+
+
 @dataclass(frozen=True)
 class Hit:
     subject: str
@@ -236,9 +240,15 @@ class SearchIndex:
 
     def __init__(self, path: Path):
         if not path.is_file():
-            raise FileNotFoundError(f"no search index at {path}")
+            raise IndexUnavailable(f"no search index at {path}")
         self.path = path
         self._local = threading.local()
+        try:
+            version = self._db().execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as error:
+            raise IndexUnavailable(f"{path}: {error}") from None
+        if version != SCHEMA_VERSION:
+            raise IndexUnavailable(f"{path} has layout {version}, this server reads {SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -256,13 +266,16 @@ class SearchIndex:
         best: dict[str, Hit] = {}
         more = False
         span = len(query.folded)
-        for subject, prop, tag, text, tier, length in self._db().execute(sql, params):
-            if subject in best:
-                continue
-            if len(best) == limit:
-                more = True
-                break
-            best[subject] = Hit(subject, prop, tag, text, round(min(1.0, span / max(length, 1)), 4), tier == 0)
+        try:
+            for subject, prop, tag, text, tier, length in self._db().execute(sql, params):
+                if subject in best:
+                    continue
+                if len(best) == limit:
+                    more = True
+                    break
+                best[subject] = Hit(subject, prop, tag, text, round(min(1.0, span / max(length, 1)), 4), tier == 0)
+        except sqlite3.Error as error:
+            raise IndexUnavailable(f"{self.path}: {error}") from None
         hits = sorted(best.values(), key=lambda h: (not h.is_label, -h.score))
         return hits, more
 

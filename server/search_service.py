@@ -226,7 +226,7 @@ def expand(query: str, base: str, index: search_index.SearchIndex | None, max_re
     if not found:
         return query
     if index is None:
-        raise SearchPatternError("This release has no search index; the search service is unavailable.")
+        raise search_index.IndexUnavailable("this release has no search index")
     out, last = [], 0
     for block in found:
         try:
@@ -243,15 +243,19 @@ _indexes: dict[str, search_index.SearchIndex | None] = {}
 
 
 def release_index(release: str | Path) -> search_index.SearchIndex | None:
-    """The search index of a release folder, opened once per process (None if it has none)."""
+    """The search index of a release folder, opened once per process (None if it has none);
+    one release at a time, as the store."""
     key = str(release)
-    if key not in _indexes:
-        _indexes.clear()
-        try:
-            _indexes[key] = search_index.SearchIndex(Path(key) / search_index.FILE_NAME)
-        except FileNotFoundError:
-            _indexes[key] = None
-    return _indexes[key]
+    found = _indexes.get(key, _indexes)   # (the dict itself: not there)
+    if found is not _indexes:
+        return found
+    try:
+        index = search_index.SearchIndex(Path(key) / search_index.FILE_NAME)
+    except search_index.IndexUnavailable:
+        index = None
+    _indexes.clear()
+    _indexes[key] = index
+    return index
 
 
 def expand_job(job: dict, error_class: type[Exception]) -> dict:
@@ -265,4 +269,6 @@ def expand_job(job: dict, error_class: type[Exception]) -> dict:
         query = expand(job["query"], base, release_index(release) if release else None)
     except SearchPatternError as error:
         raise error_class(400, "Bad search pattern", str(error)) from None
+    except search_index.IndexUnavailable as error:
+        raise error_class(503, "Search unavailable", f"The text search service cannot answer: {error}.") from None
     return {**job, "query": query}
