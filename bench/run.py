@@ -114,8 +114,8 @@ def requests_for(server: servers.Server, items: list[workload.Item], replayable:
         elif isinstance(server, servers.Ours):
             url = server.base_url + item.doc_path if item.mix == "documents" else server.sparql_url(item.query)
         else:
-            if item.query is None:
-                continue  # no HTML from a SPARQL store
+            if item.query is None or item.ours_only:
+                continue  # no HTML from a SPARQL store; no text search service either
             url = server.sparql_url(item.query)
         out[item.name] = driver.Request(item.name, url, item.check, headers)
     return out
