@@ -126,8 +126,10 @@ def blocks(query: str, base: str, max_results: int = MAX_RESULTS) -> list[Block]
 def _block(tokens: list[_Token], service: int, i: int, prefixes: dict[str, str], base: str,
            max_results: int) -> Block:
     def fail(why: str):
-        raise SearchPatternError(f"The search service block ({service_iri(base)}) is not understood: {why}. "
-                                 "See /sparql#text-search for its form.")
+        raise SearchPatternError(f"The search service block ({service_iri(base)}) is not understood: {why}. Its form: "
+                                 f'SERVICE <{service_iri(base)}> {{ ?thing unm:matches "text" }}, optionally with '
+                                 "unm:lang \"ar\", unm:limit 10, unm:score ?s, unm:matchedText ?t, unm:matchedProperty ?p "
+                                 f"(unm: = <{base}ontology#>).")
     if i >= len(tokens) or tokens[i].value != "{":
         fail("'{' expected after the service IRI")
     end = i + 1

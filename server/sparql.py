@@ -127,7 +127,7 @@ def _answer(operation):
     if text.uses_service and not search_service.only_search_services(operation.query, s.base):
         raise ProtocolError(400, "SERVICE is not supported",
                             "This endpoint evaluates no SERVICE (federated query) but its own text search, "
-                            f"SERVICE <{s.base}search> (see /sparql#text-search); it makes no outbound "
+                            f"SERVICE <{s.base}search>; it makes no outbound "
                             "requests. Query the other endpoint yourself, or remove the SERVICE clause.")
     if text.too_complex:
         raise ProtocolError(400, "Query too complex",
