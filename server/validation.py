@@ -1,4 +1,8 @@
-"""Validate the sources with pySHACL and turn the SHACL report into something a person can act on."""
+"""Validate the sources with SHACL and turn the report into something a person can act on.
+
+The engine (pySHACL, the reference, or pyshacl-turbo) is chosen in server/validation_engines.py;
+both give pySHACL's report graph, so the report below is the same whichever ran.
+"""
 from __future__ import annotations
 
 import re
@@ -6,12 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyshacl
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 
-from . import loading
+from . import loading, validation_engines
 from .config import Settings
+from .progress import Progress
 from .rdfterms import graph_from_quads
 
 #: The shape that checks every IRI of ours follows {base}id/{kind}/{slug}; the pattern depends on
@@ -43,6 +47,7 @@ class Report:
     conforms: bool
     violations: list[Violation] = field(default_factory=list)
     graph: Graph | None = None  # the SHACL validation report itself (sh:ValidationReport)
+    engine: str = "pyshacl"  # which engine gave the verdict (server/validation_engines.py)
 
     def by_shape(self) -> dict[str, list[Violation]]:
         groups: dict[str, list[Violation]] = defaultdict(list)
@@ -70,24 +75,36 @@ def shapes_graph(shapes: list[loading.ParsedFile], base: str) -> Graph:
     return graph
 
 
-def validate_sources(settings: Settings) -> ValidatedSources:
-    """Parse ontology, shapes and data (raising loading.SourceError on a parse error) and validate."""
+def validate_sources(settings: Settings, engine: str | None = None,
+                     progress: Progress | None = None) -> ValidatedSources:
+    """Parse ontology, shapes and data (raising loading.SourceError on a parse error) and validate
+    with `engine` (default: settings.validation_engine; validation_engines.EngineError if it
+    cannot validate these shapes)."""
     base = settings.base
-    ontology = loading.parse_files(loading.ontology_file(settings), base)
-    shapes = loading.parse_files(loading.shapes_files(settings), base)
-    data = loading.parse_files(loading.data_files(settings), base)
-    data_graph = graph_from_quads(loading.all_quads(data + ontology))
-    report = run_shacl(data_graph, shapes_graph(shapes, base), data)
+    progress = progress or Progress.off()
+    sources = [loading.ontology_file(settings), loading.shapes_files(settings), loading.data_files(settings)]
+    with progress.phase("parse", total=sum(map(len, sources))) as advance:
+        ontology, shapes, data = ([_parsed(source, base, advance) for source in group] for group in sources)
+    shacl = shapes_graph(shapes, base)
+    chosen = validation_engines.choose(engine or settings.validation_engine, shacl)
+    with progress.phase(f"validate ({chosen})"):
+        report = run_shacl(loading.all_quads(data + ontology), shacl, data, chosen)
     return ValidatedSources(data, ontology, shapes, report)
 
 
-def run_shacl(data_graph: Graph, shacl: Graph, located_in: list[loading.ParsedFile]) -> Report:
-    conforms, results, _ = pyshacl.validate(
-        data_graph, shacl_graph=shacl, advanced=True, allow_warnings=True, inplace=True
-    )
+def _parsed(source: loading.SourceFile, base: str, advance) -> loading.ParsedFile:
+    parsed = loading.parse_file(source, base)
+    advance(1)
+    return parsed
+
+
+def run_shacl(data: list, shacl: Graph, located_in: list[loading.ParsedFile], engine: str = "pyshacl") -> Report:
+    """Validate the union of `data` (quads) against `shacl` with one engine; locate each result in
+    the files of `located_in`."""
+    conforms, results = validation_engines.RUNNERS[engine](data, shacl)
     violations = [_violation(results, r, located_in) for r in results.subjects(RDF.type, SH.ValidationResult)]
-    violations.sort(key=lambda v: (v.shape, v.focus, v.path or "", v.message))
-    return Report(bool(conforms), violations, results)
+    violations.sort(key=lambda v: (v.shape, v.focus, v.path or "", v.message, v.constraint, v.value or ""))
+    return Report(conforms, violations, results, engine)
 
 
 def _violation(report: Graph, result, located_in: list[loading.ParsedFile]) -> Violation:
