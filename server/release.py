@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyoxigraph as ox
 from . import dataset_description, loading, search_index, statistics
 from .config import Settings
 from .namespaces import prefixes
+from .progress import Progress
 from .rdfterms import graph_from_quads
 from .validation import ValidatedSources
 
@@ -80,8 +82,10 @@ def source_digest(sources: ValidatedSources, base: str, root: Path | None = None
     return digest.hexdigest()
 
 
-def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None = None) -> Release:
-    """Write a release of validated sources and make it current; reuse an identical one."""
+def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None = None,
+          progress: Progress | None = None) -> Release:
+    """Write a release of validated sources and make it current; reuse an identical one. `progress`
+    shows its phases (server/progress.py)."""
     if not sources.report.conforms:
         raise ReleaseError("refusing to build: the data does not conform to the shapes")
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -94,7 +98,8 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=settings.releases))
         staging.chmod(0o755)
         try:
-            _write_release(staging, sources, settings, version, now, digest, previous)
+            with (progress or Progress.off()).steps() as step:
+                _write_release(staging, sources, settings, version, now, digest, previous, step)
             os.rename(staging, final)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
@@ -109,15 +114,20 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
 
 
 def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, version: str,
-                   now: dt.datetime, digest: str, previous: Release | None) -> None:
+                   now: dt.datetime, digest: str, previous: Release | None,
+                   step: Callable[[str], None] = lambda phase: None) -> None:
+    step("write dumps")
     data_quads = list(dict.fromkeys(loading.all_quads(sources.data + sources.ontology)))  # a triple stated twice counts once
     _write_dumps(folder, data_quads, settings.base)
     _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), settings.base)
     _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), settings.base)
     (folder / "validation-report.ttl").write_bytes(
         sources.report.graph.serialize(format="turtle", encoding="utf-8"))
+    step("store")
     _write_store(folder / STORE_DIR, folder / "dataset.nq.gz")
+    step("search index")
     search_index.write(folder / search_index.FILE_NAME, folder / STORE_DIR)
+    step("statistics and description")
     files = {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()}
     created = now.isoformat().replace("+00:00", "Z")
     first_issued = (previous.manifest.get("first_issued") or previous.manifest["created"]) if previous else created
@@ -154,6 +164,7 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
         "files": files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    step("sync")
     _fsync_tree(folder)
 
 
