@@ -8,7 +8,9 @@ from pathlib import Path
 
 from . import config, release
 from .loading import SourceError
+from .progress import Progress
 from .validation import ValidatedSources, format_report, validate_sources
+from .validation_engines import ENGINES, EngineError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         root=Path(args.root) if getattr(args, "root", None) else None,
         releases=Path(args.releases) if getattr(args, "releases", None) else None,
         base=getattr(args, "base", None),
+        validation_engine=getattr(args, "engine", None),
     )
     if getattr(args, "root", None) and not getattr(args, "releases", None):
         settings = settings.with_overrides(releases=settings.root / "releases")
@@ -39,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--base", help="base of the canonical IRIs (default: LODPUB_BASE or https://w3id.org/un-meetings/)")
         command.add_argument("--releases", help="folder of release folders (default: ROOT/releases)")
         command.set_defaults(run=run)
+        if name in ("validate", "build", "serve"):
+            command.add_argument("--engine", choices=ENGINES,
+                                 help="SHACL engine (default: LODPUB_VALIDATION_ENGINE, else auto: pyshacl-turbo "
+                                      "when the shapes use only constructs it is checked on, else pySHACL)")
         if name == "serve":
             command.add_argument("--host")
             command.add_argument("--port", type=int)
@@ -68,42 +75,45 @@ def _selftest(settings: config.Settings, args: argparse.Namespace) -> int:
     return run(args.url, timeout=args.timeout)
 
 
-def _checked_sources(settings: config.Settings) -> ValidatedSources | None:
+def _checked_sources(settings: config.Settings, progress: Progress | None = None) -> ValidatedSources | None:
     """Validated sources, or None after printing why they are not publishable."""
     started = time.perf_counter()
     try:
-        sources = validate_sources(settings)
-    except SourceError as error:
+        sources = validate_sources(settings, progress=progress)
+    except (SourceError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return None
     triples = sum(len(f.quads) for f in sources.data + sources.ontology)
     seconds = time.perf_counter() - started
     if not sources.report.conforms:
         print(format_report(sources.report), file=sys.stderr)
-        print(f"\n{triples} triples in {len(sources.data)} data files: NOT publishable ({seconds:.2f}s)", file=sys.stderr)
+        print(f"\n{triples} triples in {len(sources.data)} data files: NOT publishable ({seconds:.2f}s, engine: {sources.report.engine})", file=sys.stderr)
         return None
     if sources.report.violations:
         print(format_report(sources.report))
     print(f"{triples} triples in {len(sources.data)} data files conform to "
-          f"{len(sources.shapes)} shapes file(s) ({seconds:.2f}s)")
+          f"{len(sources.shapes)} shapes file(s) ({seconds:.2f}s, engine: {sources.report.engine})")
     return sources
 
 
 def _validate(settings: config.Settings, args: argparse.Namespace) -> int:
-    return 0 if _checked_sources(settings) else 1
+    with Progress.for_stderr() as progress:
+        return 0 if _checked_sources(settings, progress) else 1
 
 
 def _build(settings: config.Settings, args: argparse.Namespace) -> int:
-    return 0 if rebuild(settings) else 1
+    with Progress.for_stderr() as progress:
+        return 0 if rebuild(settings, progress) else 1
 
 
-def rebuild(settings: config.Settings) -> bool:
-    """Validate and build; on any failure print why and leave the current release alone."""
-    sources = _checked_sources(settings)
+def rebuild(settings: config.Settings, progress: Progress | None = None) -> bool:
+    """Validate and build; on any failure print why and leave the current release alone.
+    `progress` shows the phases (parse, validate, write dumps, store, ...) on stderr."""
+    sources = _checked_sources(settings, progress)
     if sources is None:
         return False
     started = time.perf_counter()
-    built = release.build(sources, settings)
+    built = release.build(sources, settings, progress=progress)
     print(f"release {built.version} at {built.path} ({built.manifest['quads']} quads, "
           f"{time.perf_counter() - started:.2f}s); {settings.releases / release.CURRENT} → {built.version}")
     return True
@@ -119,7 +129,7 @@ def _export_static(settings: config.Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
-    if not args.no_build and not rebuild(settings):
+    if not args.no_build and _build(settings, args) != 0:
         print("error: not serving: the data is not publishable (see the report above)", file=sys.stderr)
         return 1
     try:
