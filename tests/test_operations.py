@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,29 @@ def test_readiness_names_the_release_the_store_and_timed_checks(server, built, p
     for check in body["checks"].values():
         assert check["status"] == "pass" and "message" not in check
         assert isinstance(check["duration_ms"], (int, float)) and check["duration_ms"] >= 0
+
+
+def test_readiness_fails_with_the_reason_when_the_store_does_not_answer(built, settings):
+    with socket.socket() as closed:  # a port nothing listens on: the store is down
+        closed.bind(("127.0.0.1", 0))
+        store_url = f"http://127.0.0.1:{closed.getsockname()[1]}/sparql"
+        live = live_server(settings, LODPUB_STORE_URL=store_url, LODPUB_STORE_TIMEOUT=5)
+        try:
+            assert live.get("/health/live").status_code == 200
+            response = live.get("/health/ready")
+            assert response.status_code == 503
+            assert response.headers["Cache-Control"] == "no-store"
+            body = response.json()
+            assert body["status"] == "fail" and body["release"] is None
+            assert store_url in body["store"]
+            assert body["checks"]["release"]["status"] == "fail"
+            assert "StoreUnavailable" in body["checks"]["release"]["message"]
+            assert body["checks"]["store"]["status"] == "fail"
+            before = samples(live.url)[("lodpub_store_errors_total", ())]
+            assert live.get("/doc/organization/escwa").status_code == 503
+            assert samples(live.url)[("lodpub_store_errors_total", ())] == before + 1
+        finally:
+            live.stop()
 
 
 # --------------------------------------------------------------------------------------------
