@@ -197,6 +197,8 @@ def _answer(operation):
                             "Narrow it down and try again.", memory_limit_mib=query_limits.MEMORY_MB)
         if answer[0] == "error":
             _, status, title, detail, extra = answer
+            if status == 503:  # a remote store stopped the query at the limit, or did not answer
+                (metrics.sparql_timeout if "time_limit_seconds" in extra else metrics.store_error)()
             if media_type == HTML:
                 return _page(query=operation.query, error={"title": title, "detail": detail, **extra}, status=status)
             return _problem(status, title, detail, **extra)
