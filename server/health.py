@@ -36,7 +36,7 @@ def ready():
     body: dict = {"status": "fail", "release": None, "store": _configured_store(), "checks": checks}
     if pub is not None:
         body["release"] = {"version": pub.version, "created": pub.created.isoformat().replace("+00:00", "Z")}
-        body["store"] = getattr(pub, "store_label", body["store"])
+        body["store"] = pub.store_label
         _run(checks, "store", lambda: _ask(pub.store))
     else:
         checks["store"] = {"status": "fail", "duration_ms": 0.0, "message": "not checked: no release loaded"}
