@@ -309,10 +309,19 @@ function notAcceptable(r, resource, linkKey) {
     r.return(406, fs.readFileSync(r.variables.document_root + spec.file, 'utf8'));
 }
 
+// A redirect as the app sends it: its headers, an empty body (not nginx's little page).
+function redirect(r, spec, location) {
+    setHeaders(r, spec.headers, ['Location']);
+    r.status = spec.status;
+    r.headersOut.Location = location;
+    r.headersOut['Content-Length'] = 0;
+    r.sendHeader();
+    r.finish();
+}
+
 function seeOther(r, location, spec) {
     var query = r.variables.args;
-    setHeaders(r, spec.headers, ['Location']);
-    r.return(spec.status, location + (query ? '?' + query : ''));
+    redirect(r, spec, location + (query ? '?' + query : ''));
 }
 
 function preflight(r) {
@@ -418,9 +427,7 @@ function route(r) {
         return serve(r, CONFIG.exact[path]);
     }
     if (CONFIG.redirects[path]) {
-        var spec = CONFIG.redirects[path];
-        setHeaders(r, spec.headers, ['Location']);
-        return r.return(spec.status, spec.headers.Location);
+        return redirect(r, CONFIG.redirects[path], CONFIG.redirects[path].headers.Location);
     }
     if (catalog(r, path, args) !== null) { return; }
     notFound(r, null);

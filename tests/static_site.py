@@ -146,6 +146,7 @@ def static_site(built, settings):
         except Exception:
             upstream.stop()
             raise
+        _SHARED["site"].upstream = upstream
     yield _SHARED["site"]
     for name in ("site", "upstream"):
         if name in _SHARED:

@@ -1,4 +1,8 @@
-"""Another base: the same sources published under another domain, served on this host."""
+"""Another base: the same sources published under another domain, served on this host.
+
+Dynamic server only: it builds and serves its own release under another base (the static
+export of a release is covered by tests/test_static_export.py).
+"""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,7 @@
-"""The bounded per-release cache of documents and representations."""
+"""The bounded per-release cache of documents and representations.
+
+Dynamic server only: the in-process caches are the app's; nginx serves files.
+"""
 from server.lru import LRU
 
 

@@ -1,4 +1,8 @@
-"""SIGHUP rebuilds from the sources; invalid sources keep the last good release being served."""
+"""SIGHUP rebuilds from the sources; invalid sources keep the last good release being served.
+
+Dynamic server only: reloading (SIGHUP, rebuild) is the app's; a static export is redone with
+`lodpub export-static` instead.
+"""
 from __future__ import annotations
 
 import collections

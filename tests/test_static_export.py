@@ -1,7 +1,8 @@
 """`lodpub export-static` and its nginx rules: the static site answers as the app does.
 
 The export of the session's build is served by a real nginx (tests/static_site.py) and compared
-with the app under gunicorn (conftest ``server``), request by request: every response the export
+with the app under gunicorn serving the same release from its embedded store (the site's SPARQL
+upstream), request by request: every response the export
 recorded, then negotiation with awkward Accept and Accept-Language headers, the 404s and 406s,
 conditional requests, and the SPARQL endpoint proxied elsewhere. (tests/test_linked_data.py and
 tests/test_linked_data_html.py also run whole against the static site.)
@@ -80,9 +81,10 @@ def _vary(response) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def pair(server, static_site):
-    static_site.dynamic_url = server.url
-    return server, static_site
+def pair(static_site):
+    """(the app under gunicorn on the release's own store, the static export of the same release)."""
+    static_site.dynamic_url = static_site.upstream.url
+    return static_site.upstream, static_site
 
 
 def test_every_exported_response_is_the_apps(pair):
@@ -129,6 +131,18 @@ def test_not_found_is_the_apps_problem_document(pair, path):
         assert dynamic.status_code == 404, (path, dynamic.status_code)
         _compare(dynamic, static, site, (path, accept))
         assert static.content == dynamic.content, (path, accept)
+
+
+def test_redirects_are_the_apps(pair, built):
+    server, site = pair
+    for path in ("/.well-known/void", f"/dataset/{built.version}", f"/id/{MEETING}?lang=fr&x=%20y",
+                 "/graph/meeting/translation", "/id/organization/escwa"):
+        for accept in ("text/turtle", "text/html", None):
+            headers = {"Accept": accept}
+            dynamic = requests.get(server.url + path, headers=headers, allow_redirects=False, timeout=30)
+            assert dynamic.status_code == 303, path
+            _compare(dynamic, requests.get(site.url + path, headers=headers, allow_redirects=False, timeout=30),
+                     site, (path, accept))
 
 
 def test_every_representation_has_its_own_etag_and_revalidates(static_site):
