@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         ("serve", _serve, "build if needed, then serve the current release over HTTP"),
         ("export-static", _export_static, "write the current release's Linked Data interface as files, with "
                                           "nginx rules, for a static host or CDN (docs/static-export.md)"),
+        ("publish", _publish, "validate, build, load the release into the remote store (LODPUB_STORE_URL) "
+                              "and switch its readers to it"),
     ]:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--root", help="folder holding ontology/, shapes/ and data/ (default: this project)")
@@ -119,6 +121,26 @@ def rebuild(settings: config.Settings, progress: Progress | None = None) -> bool
     return True
 
 
+def _publish(settings: config.Settings, args: argparse.Namespace) -> int:
+    if not settings.remote_store:
+        print("error: publish loads a remote store: set LODPUB_STORE_URL (and LODPUB_STORE_UPDATE_URL, "
+              "LODPUB_STORE_GSP_URL, LODPUB_STORE_USER, LODPUB_STORE_PASSWORD as the store needs)", file=sys.stderr)
+        return 2
+    with Progress.for_stderr() as progress:
+        if not rebuild(settings, progress):
+            return 1
+    from .publishing import PublishError, publish
+    from .stores import StoreQueryError, StoreUnavailable
+    started = time.perf_counter()
+    try:
+        publish(settings, release.current_release(settings.releases))
+    except (PublishError, StoreQueryError, StoreUnavailable) as error:
+        print(f"error: not published: {error}", file=sys.stderr)
+        return 1
+    print(f"published in {time.perf_counter() - started:.2f}s to {settings.store_url}")
+    return 0
+
+
 def _export_static(settings: config.Settings, args: argparse.Namespace) -> int:
     from .static_export import export_static
     started = time.perf_counter()
@@ -129,6 +151,10 @@ def _export_static(settings: config.Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
+    if settings.remote_store:
+        # the store names the release to serve (`lodpub publish` loads and switches it)
+        from .serving import serve
+        return serve(settings.with_overrides(host=args.host, port=args.port, workers=args.workers))
     if not args.no_build and _build(settings, args) != 0:
         print("error: not serving: the data is not publishable (see the report above)", file=sys.stderr)
         return 1

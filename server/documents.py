@@ -61,8 +61,10 @@ def _values(terms) -> str:
 def exists(store: ox.Store, iri: str) -> bool:
     """Whether the data says anything about `iri` (as subject or object) or names a graph so."""
     node = ox.NamedNode(iri)
-    return bool(_query(store, f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}")) or bool(
-        store.query(f"ASK {{ GRAPH {node} {{ ?s ?p ?o }} }}"))
+    # SELECT … LIMIT 1 rather than ASK: Virtuoso 7 answers true to ASK { GRAPH <g> { ?s ?p ?o } }
+    # for a graph it does not hold
+    return bool(list(_query(store, f"SELECT ?p {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }} LIMIT 1"))) or bool(
+        list(store.query(f"SELECT ?p {{ GRAPH {node} {{ ?s ?p ?o }} }} LIMIT 1")))
 
 
 def describe(store: ox.Store, iri: str, base: str) -> Document:

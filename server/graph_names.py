@@ -163,6 +163,27 @@ class GraphNames:
             return False
 
 
+def without_dataset_clauses(sparql: str) -> str:
+    """The query without its FROM / FROM NAMED clauses: when the protocol gives a dataset, it
+    replaces the query's (SPARQL 1.1 Protocol §2.1.4), and not every store applies that rule."""
+    try:
+        tokens = list(_tokens(sparql))
+    except _LexError:
+        return sparql
+    out, skip = [], 0
+    for i, (kind, text, match) in enumerate(tokens):
+        if skip:
+            skip -= kind not in ("ws", "comment")
+            continue
+        if kind == "word" and text.upper() == "FROM":
+            following = [t for t in tokens[i + 1:i + 6] if t[0] not in ("ws", "comment")]
+            skip = 2 if following and following[0][0] == "word" and following[0][1].upper() == "NAMED" else 1
+            out.append(" ")
+            continue
+        out.append(text)
+    return "".join(out)
+
+
 def _tokens(sparql: str):
     """(kind, text, match) for every token, without telling "<" operators from IRIs."""
     pos = 0

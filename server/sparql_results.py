@@ -20,7 +20,7 @@ import pyoxigraph as ox
 
 from . import search_service
 from .namespaces import prefixes as dataset_prefixes
-from .stores import Endpoint, RemoteStore, Solutions, StoreTimeout, StoreUnavailable
+from .stores import Endpoint, RemoteStore, Solutions, StoreQueryError, StoreTimeout, StoreUnavailable
 from .sparql_protocol import CSV, JSONLD, NTRIPLES, RDFXML, RESULTS_JSON, RESULTS_XML, TSV, TURTLE
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -82,6 +82,9 @@ def evaluate(job: dict, stores: dict) -> dict:
     except StoreUnavailable as error:
         raise EvaluationError(503, "Store unavailable", f"The triple store did not answer: {error}. "
                               "Try again shortly.", retry_after=5) from None
+    except StoreQueryError as error:
+        raise EvaluationError(400, "Query refused by the store",
+                              f"The triple store refused the query: {error}") from None
     except SyntaxError as error:
         message = str(error)
         extra = {}

@@ -15,21 +15,21 @@ tries again on the next request).
 """
 from __future__ import annotations
 
+import ast
+import re
 import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import pyoxigraph as ox
 from SPARQLWrapper import POST, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import EndPointInternalError, SPARQLWrapperException
 
 from .config import Settings
+from .graph_names import GraphNames, without_dataset_clauses
 from .sparql_protocol import analyse
-
-if TYPE_CHECKING:
-    from .graph_names import GraphNames
 
 RESULTS_JSON = "application/sparql-results+json"
 NTRIPLES = "application/n-triples"
@@ -38,6 +38,10 @@ NTRIPLES = "application/n-triples"
 EMPTY_GRAPH = "urn:x-lodpub:empty-default-graph"
 
 
+#: a store's refusal of a query it estimates would run too long (Virtuoso: "The estimated
+#: execution time 528 (sec) exceeds the limit of 400 (sec)")
+_TIME_LIMIT_REFUSAL = re.compile(r"estimated execution time|timed? ?out|time limit", re.I)
+_VIRTUOSO_BNODE = re.compile(rb'(?<!\\)"nodeID://')
 #: query endpoint URL → its HTTP Server header (which store it is), learnt once per process
 _SERVERS: dict[str, str] = {}
 
@@ -114,7 +118,7 @@ def query_form(sparql: str, base_iri: str | None = None) -> str:
 class RemoteStore:
     """One release in a remote SPARQL store, read through SPARQLWrapper."""
 
-    def __init__(self, endpoint: Endpoint, names: "GraphNames", base: str):
+    def __init__(self, endpoint: Endpoint, names: GraphNames, base: str):
         self.endpoint, self.names, self.base = endpoint, names, base
         self.graphs = [names.stored(g) for g in names.graphs]
 
@@ -127,12 +131,19 @@ class RemoteStore:
         form = query_form(sparql, base_iri or self.base)
         analysed = analyse(sparql)
         text = self.names.rewrite_query(sparql, base_iri or self.base)
+        if analysed.declares_dataset and (default_graph is not None or named_graphs is not None):
+            text = without_dataset_clauses(text)
+        # relative IRIs resolve against the dataset's base, as on the embedded store
+        text = f"BASE <{base_iri or self.base}> " + text
         if analysed.form == "DESCRIBE" and self._is_virtuoso():
             # DESCRIBE is the store's choice (SPARQL 1.1 §16.4); ask Virtuoso for the concise
             # bounded description, which the embedded store gives
             text = 'DEFINE sql:describe-mode "CBD" ' + text
         defaults, named = self._dataset(analysed.declares_dataset, use_default_graph_as_union, default_graph, named_graphs)
         body = self._request(text, form, defaults, named, timeout)
+        if form != "GRAPH":
+            # Virtuoso names blank nodes "nodeID://b1" in JSON results: not a blank node label
+            body = _VIRTUOSO_BNODE.sub(b'"', body)
         if form == "ASK":
             return ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
         if form == "SELECT":
@@ -171,14 +182,17 @@ class RemoteStore:
             wrapper.addDefaultGraph(graph)
         for graph in named:
             wrapper.addNamedGraph(graph)
-        wrapper.setTimeout(int((timeout or self.endpoint.timeout) + 1))
         if timeout:
-            # the store's own limit, in ms (Virtuoso, Fuseki): the work stops there, not only our wait
-            wrapper.addParameter("timeout", str(int(timeout * 1000)))
-        return _perform(wrapper)
+            # the store's own limit, in ms (Virtuoso, Fuseki), so that the work stops too, not only
+            # our wait (the evaluator is killed at the limit; Virtuoso may overshoot it twofold)
+            wrapper.addParameter("timeout", str(max(1, int(timeout * 1000))))
+            wrapper.setTimeout(int(timeout) + 5)
+        else:
+            wrapper.setTimeout(int(self.endpoint.timeout) + 1)
+        return _perform(wrapper, limited=bool(timeout))
 
 
-def _perform(wrapper: SPARQLWrapper) -> bytes:
+def _perform(wrapper: SPARQLWrapper, limited: bool = False) -> bytes:
     try:
         response = wrapper.query().response
         # Virtuoso's "anytime" answer: a partial result at the time limit, flagged in headers
@@ -186,16 +200,38 @@ def _perform(wrapper: SPARQLWrapper) -> bytes:
             raise StoreTimeout(response.headers.get("X-SQL-Message") or "time limit reached")
         return response.read()
     except EndPointInternalError as error:
-        raise StoreUnavailable(f"the store failed: {_short(str(error))}") from None
+        message = _store_message(error)
+        if limited and _TIME_LIMIT_REFUSAL.search(message):
+            raise StoreTimeout(message) from None  # refused up front: it would run past the limit
+        if limited:  # a client's query the store failed on: the client hears the store's words
+            raise StoreQueryError(message) from None
+        raise StoreUnavailable(f"the store failed: {message}") from None
     except SPARQLWrapperException as error:  # 400, 401, 403, 404, 414: the store's message
-        raise StoreQueryError(_short(str(error))) from None
+        raise StoreQueryError(_store_message(error)) from None
     except urllib.error.HTTPError as error:
         detail = error.read().decode("utf-8", "replace") if error.fp else str(error)
         if error.code >= 500:
             raise StoreUnavailable(f"the store answered {error.code}: {_short(detail)}") from None
         raise StoreQueryError(_short(detail)) from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
+    except (socket.timeout, TimeoutError) as error:
+        if limited:  # a query with a time limit that the store did not stop in time
+            raise StoreTimeout(str(error)) from None
+        raise StoreUnavailable(f"the store at {wrapper.endpoint} did not answer in time: {error}") from None
+    except (urllib.error.URLError, ConnectionError, OSError) as error:
         raise StoreUnavailable(f"the store at {wrapper.endpoint} did not answer: {error}") from None
+
+
+def _store_message(error: SPARQLWrapperException) -> str:
+    """The store's own words from SPARQLWrapper's exception ("…Response: b'…'"), without the
+    query it echoes back."""
+    text = str(error)
+    _, found, response = text.partition("Response:")
+    if found:
+        try:
+            text = ast.literal_eval(response.strip()).decode("utf-8", "replace")
+        except (ValueError, SyntaxError, AttributeError):
+            text = response
+    return _short(text.split("SPARQL query:")[0])
 
 
 def _short(message: str, limit: int = 600) -> str:
@@ -208,5 +244,4 @@ def _iri(graph) -> str:
 
 
 def open_remote(settings: Settings, version: str, graphs: Iterable[str]) -> RemoteStore:
-    from .graph_names import GraphNames
     return RemoteStore(Endpoint.from_settings(settings), GraphNames(settings.base, version, list(graphs)), settings.base)

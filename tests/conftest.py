@@ -49,11 +49,13 @@ def built(settings):
 
 
 class LiveServer:
-    def __init__(self, settings: Settings, workers: int = 2):
+    def __init__(self, settings: Settings, workers: int = 2, env: dict | None = None):
         self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LODPUB_RELEASES": str(settings.releases), "LODPUB_ROOT": str(settings.root)}
+        #: whether the server reads a remote SPARQL store (see `store_env`)
+        self.remote = bool((env or {}).get("LODPUB_STORE_URL"))
+        env = {**os.environ, "LODPUB_RELEASES": str(settings.releases), "LODPUB_ROOT": str(settings.root), **(env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--no-build", "--port", str(self.port),
              "--workers", str(workers)],
@@ -98,9 +100,39 @@ class LiveServer:
             self.process.kill()
 
 
+#: The stores every HTTP test runs against: the embedded Oxigraph store of the release, and
+#: OpenLink Virtuoso (Debian's virtuoso-opensource) as a remote SPARQL store loaded by `publish`.
+STORES = ("embedded", "virtuoso")
+VIRTUOSO_INSTALL = "apt-get install -y virtuoso-opensource"
+
+
 @pytest.fixture(scope="session")
-def server(built, settings):
-    live = LiveServer(settings)
+def virtuoso(tmp_path_factory):
+    from .virtuoso import Virtuoso, available
+    if not available():
+        if os.environ.get("LODPUB_REQUIRE_VIRTUOSO") == "1":
+            pytest.fail(f"Virtuoso required (LODPUB_REQUIRE_VIRTUOSO=1) but not installed; install: {VIRTUOSO_INSTALL}")
+        pytest.skip(f"Virtuoso is not installed; install: {VIRTUOSO_INSTALL}")
+    store = Virtuoso(tmp_path_factory.mktemp("virtuoso")).start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_env(request, built, settings) -> dict[str, str]:
+    """The environment of a front end on this store (empty for the embedded one); the remote
+    store holds the session's release, loaded with `lodpub publish`."""
+    if request.param == "embedded":
+        return {}
+    env = request.getfixturevalue(request.param).settings_env
+    published = run_cli("publish", "--releases", str(settings.releases), env=env, timeout=300)
+    assert published.returncode == 0, published.stderr + published.stdout
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(built, settings, store_env):
+    live = LiveServer(settings, env=store_env)
     yield live
     live.stop()
 

@@ -9,8 +9,8 @@ from .test_sparql_support import shared_server
 
 
 @pytest.fixture(scope="module")
-def server(built, settings):
-    return shared_server(settings)
+def server(built, settings, store_env):
+    return shared_server(settings, store_env)
 
 
 def _wait(driver, condition, seconds=15):

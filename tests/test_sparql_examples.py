@@ -21,8 +21,8 @@ ORDERED = {"01-outcome-points", "02-objectives-topics", "04-commission-labels", 
 
 
 @pytest.fixture(scope="module")
-def server(built, settings):
-    return shared_server(settings)
+def server(built, settings, store_env):
+    return shared_server(settings, store_env)
 
 
 def run(server, name: str) -> dict:

@@ -20,8 +20,8 @@ BASE = "https://w3id.org/un-meetings/"
 
 
 @pytest.fixture(scope="module")
-def server(built, settings):
-    return shared_server(settings)
+def server(built, settings, store_env):
+    return shared_server(settings, store_env)
 
 SELECT = f"""PREFIX schema: <https://schema.org/>
 PREFIX unm: <{BASE}ontology#>
@@ -271,7 +271,10 @@ def test_nothing_a_client_sends_gives_a_500(server):
     assert response.status_code in (200, 400)
     values = " ".join(f'"{i}"' for i in range(20000))
     response = requests.post(url, data={"query": f"SELECT (COUNT(*) AS ?n) {{ VALUES ?v {{ {values} }} }}"})
-    assert response.status_code == 200 and response.json()["results"]["bindings"][0]["n"]["value"] == "20000"
+    if server.remote and response.status_code == 400:  # the store's own limit (Virtuoso: 10000 lines of SQL)
+        assert response.json()["title"] == "Query refused by the store" and response.json()["detail"]
+    else:
+        assert response.status_code == 200 and response.json()["results"]["bindings"][0]["n"]["value"] == "20000"
     for method in ("PUT", "DELETE", "PATCH"):
         response = requests.request(method, url, data=b"ASK {}")
         assert response.status_code == 405
@@ -358,6 +361,8 @@ def test_cors_preflight_for_a_direct_post(server):
 
 def test_results_carry_literals_exactly(server):
     query = """SELECT ?a ?b ?c ?d WHERE { BIND("x\\ty\\n\\"z\\"," AS ?a) BIND("é"@fr AS ?b) BIND(1.5 AS ?c) BIND(BNODE() AS ?d) }"""
+    if server.remote:  # Virtuoso does not implement BNODE(): a blank node from the data instead
+        query = query.replace("BIND(BNODE() AS ?d)", "?x <https://schema.org/address> ?d")
     response = requests.get(server.url + "/sparql", params={"query": query, "format": "xml"})
     row = next(iter(parse_results(response.content, "application/sparql-results+xml")))
     assert row[0] == Literal('x\ty\n"z",') and row[1] == Literal("é", lang="fr")
@@ -392,7 +397,16 @@ def test_413_with_the_default_limit(server):
 def test_deeply_nested_or_chained_queries_are_refused_or_answered_never_crash(server, query, expected):
     response = requests.post(server.url + "/sparql", data=query.encode(),
                              headers={"Content-Type": "application/sparql-query"}, timeout=60)
-    assert response.status_code == expected, response.text[:300]
+    if expected == 200 and server.remote:
+        # within our limits, the remote store answers, or refuses with its own message, or
+        # runs out of the time limit (Virtuoso: "Curly brace is nested too deep")
+        assert response.status_code in (200, 400, 503), response.text[:300]
+        if response.status_code == 400:
+            assert response.json()["title"] == "Query refused by the store"
+        if response.status_code == 503:
+            assert response.json()["title"] == "Query timed out"
+    else:
+        assert response.status_code == expected, response.text[:300]
     if expected == 400:
         assert response.json()["title"] == "Query too complex"
     assert requests.get(server.url + "/sparql", params={"query": "ASK {}"}).status_code == 200

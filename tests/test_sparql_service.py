@@ -23,8 +23,8 @@ UNM = Namespace(BASE + "ontology#")
 
 
 @pytest.fixture(scope="module")
-def server(built, settings):
-    return shared_server(settings)
+def server(built, settings, store_env):
+    return shared_server(settings, store_env)
 
 
 def description(server, accept="text/turtle") -> Graph:

@@ -57,14 +57,15 @@ class SparqlServer(LiveServer):
 _shared: dict = {}
 
 
-def shared_server(settings) -> SparqlServer:
-    """One live server on the session's build for every SPARQL test module (like conftest's
-    `server`, but waiting for /sparql patiently: a loaded machine starts slowly)."""
-    if "server" not in _shared:
-        live = SparqlServer(settings)
+def shared_server(settings, store_env: dict) -> SparqlServer:
+    """One live server per store on the session's build for every SPARQL test module (like
+    conftest's `server`, but waiting for /sparql patiently: a loaded machine starts slowly)."""
+    key = tuple(sorted(store_env.items()))
+    if key not in _shared:
+        live = SparqlServer(settings, env=store_env)
         atexit.register(live.stop)
-        _shared["server"] = live
-    return _shared["server"]
+        _shared[key] = live
+    return _shared[key]
 
 
 def reference_dataset(release) -> Dataset:
