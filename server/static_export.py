@@ -128,10 +128,10 @@ class _Renderer:
                                 base_url=self.export.site_url, buffered=True)
 
     def record(self, key_mode: str, file: str, path: str, query: str = "", headers: dict | None = None,
-               status: int = 200) -> Recorded:
+               status: int = 200, method: str = "GET") -> Recorded:
         """GET `path`, keep its body in `file` (and the gzip body beside it) under key mode+file."""
         headers = dict(headers or {})
-        response = self.get(path, query, {**headers, "Accept-Encoding": "gzip"})
+        response = self.get(path, query, {**headers, "Accept-Encoding": "gzip"}, method=method)
         assert response.status_code == status, (path, query, headers, response.status_code, response.data[:300])
         body = response.get_data()
         zipped = None
@@ -248,6 +248,13 @@ def _export_specials(r: _Renderer, pub) -> None:
     preflight = r.get(some, method="OPTIONS", headers={"Access-Control-Request-Method": "GET"})
     r.export.special["preflight"] = {"status": preflight.status_code, "headers": _kept(preflight)}
     missing = pub.settings.base + "id/" + MISSING_SLUG
+    for name, path, headers, status, method in [
+        ("method_not_allowed.html", some, {"Accept": "text/html"}, 405, "POST"),
+        ("method_not_allowed.json", some, {"Accept": "application/json"}, 405, "POST"),
+    ]:
+        recorded = r.record("e", f"/_errors/{name}", path, "", headers, status=status, method=method)
+        r.export.special[name] = {"key": recorded.key, "file": recorded.file, "status": status,
+                                  "headers": recorded.headers}
     for name, path, headers, status in [
         ("not_found_iri.html", "/id/" + MISSING_SLUG, {"Accept": "text/html"}, 404),
         ("not_found_iri.json", "/id/" + MISSING_SLUG, {"Accept": "application/json"}, 404),

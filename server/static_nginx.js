@@ -419,8 +419,16 @@ function negotiate(accept, offers) {
     return best === null ? null : offers.filter(function (o) { return o[0] === best; })[0][1];
 }
 
+// Only reads: anything else gets the app's 405 (with its Allow header).
+function methodNotAllowed(r) {
+    var spec = CONFIG.special['method_not_allowed' + (wantsHtml(r) ? '.html' : '.json')];
+    setHeaders(r, spec.headers);
+    r.return(405, fs.readFileSync(r.variables.document_root + spec.file, 'utf8'));
+}
+
 function route(r) {
     var path = r.uri, args = queryArgs(r);
+    if (['GET', 'HEAD', 'OPTIONS'].indexOf(r.method) < 0) { return methodNotAllowed(r); }
     if (linkedData(r, path, args) !== null) { return; }
     if (CONFIG.exact[path]) {
         if (r.method === 'OPTIONS' && /^\/context[./]/.test(path)) { return preflight(r); }

@@ -133,6 +133,20 @@ def test_not_found_is_the_apps_problem_document(pair, path):
         assert static.content == dynamic.content, (path, accept)
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_only_reads_are_allowed(pair, method):
+    server, site = pair
+    for path in (f"/doc/{MEETING}", f"/id/{MEETING}", "/ontology.ttl", "/context.jsonld"):
+        for accept in ("text/html", "application/json"):
+            headers = {"Accept": accept}
+            dynamic = requests.request(method, server.url + path, headers=headers, data=b"x", timeout=30)
+            static = requests.request(method, site.url + path, headers=headers, data=b"x", timeout=30)
+            assert dynamic.status_code == 405, path
+            _compare(dynamic, static, site, (method, path, accept))
+            allowed = ({m.strip() for m in response.headers["Allow"].split(",")} for response in (static, dynamic))
+            assert next(allowed) == next(allowed)  # (the app lists them in a set's order)
+
+
 def test_redirects_are_the_apps(pair, built):
     server, site = pair
     for path in ("/.well-known/void", f"/dataset/{built.version}", f"/id/{MEETING}?lang=fr&x=%20y",
