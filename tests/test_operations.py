@@ -3,7 +3,6 @@ the JSON access log (one line per request) and the request id."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import time
@@ -16,32 +15,22 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import LiveServer
+from .test_sparql_limits import REMOTE_RUNAWAY, RUNAWAY
 
-#: 1626^3 solutions before the first answer: runs for minutes unless stopped (as in test_sparql_limits)
-RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 DOC = "/doc/organization/escwa.ttl"
 LOG_FIELDS = {"ts", "method", "path", "route", "status", "duration_ms", "bytes", "client", "release",
               "user_agent", "request_id"}
 
 
-def live_server(settings, **env) -> LiveServer:
-    """A LiveServer with extra LODPUB_* settings in its environment."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: str(v) for k, v in env.items()})
-    try:
-        return LiveServer(settings)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def live_server(settings, store_env: dict | None = None, **env) -> LiveServer:
+    """A LiveServer on `store_env`'s store, with extra LODPUB_* settings."""
+    return LiveServer(settings, env={**(store_env or {}), **{k: str(v) for k, v in env.items()}})
 
 
 @pytest.fixture(scope="module")
-def quiet_timed(built, settings):
+def quiet_timed(built, settings, store_env):
     """A server with a 2 s SPARQL time limit and the access log switched off."""
-    live = live_server(settings, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0,
+    live = live_server(settings, store_env, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0,
                        LODPUB_SPARQL_MEMORY_MB=8192, LODPUB_ACCESS_LOG=0)
     yield live
     live.stop()
@@ -166,7 +155,8 @@ def test_a_sparql_time_out_is_counted(quiet_timed):
     url = quiet_timed.url
     assert requests.get(url + "/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=60).status_code == 200
     before = samples(url)[("lodpub_sparql_timeouts_total", ())]
-    response = requests.post(url + "/sparql", data={"query": RUNAWAY}, timeout=60)
+    runaway = REMOTE_RUNAWAY if quiet_timed.remote else RUNAWAY
+    response = requests.post(url + "/sparql", data={"query": runaway}, timeout=60)
     assert response.status_code == 503 and response.json()["title"] == "Query timed out"
     after = samples(url)
     assert after[("lodpub_sparql_timeouts_total", ())] == before + 1
