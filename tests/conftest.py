@@ -106,14 +106,20 @@ STORES = ("embedded", "virtuoso")
 VIRTUOSO_INSTALL = "apt-get install -y virtuoso-opensource"
 
 
-@pytest.fixture(scope="session")
-def virtuoso(tmp_path_factory):
+def start_virtuoso(folder: Path):
+    """A Virtuoso on loopback; skipped where it is not installed, failed in CI
+    (LODPUB_REQUIRE_VIRTUOSO=1), where nothing may be skipped for want of it."""
     from .virtuoso import Virtuoso, available
     if not available():
         if os.environ.get("LODPUB_REQUIRE_VIRTUOSO") == "1":
             pytest.fail(f"Virtuoso required (LODPUB_REQUIRE_VIRTUOSO=1) but not installed; install: {VIRTUOSO_INSTALL}")
         pytest.skip(f"Virtuoso is not installed; install: {VIRTUOSO_INSTALL}")
-    store = Virtuoso(tmp_path_factory.mktemp("virtuoso")).start()
+    return Virtuoso(folder).start()
+
+
+@pytest.fixture(scope="session")
+def virtuoso(tmp_path_factory):
+    store = start_virtuoso(tmp_path_factory.mktemp("virtuoso"))
     yield store
     store.stop()
 
