@@ -1,6 +1,7 @@
 """The SPARQL 1.1 Service Description of /sparql (https://www.w3.org/TR/sparql11-service-description/).
 
-It states only what is true of this endpoint: SPARQL 1.1 Query (no Update, no SERVICE), the
+It states only what is true of this endpoint: SPARQL 1.1 Query (no Update, no federated
+SERVICE but the built-in text search service ``{base}search``), the
 result formats served, the union default graph, the dataset (default graph and every named
 graph with their sizes), a link to the VoID description, and the limits. The limits use three
 properties under our ontology namespace, declared (label and comment) in the description
@@ -59,7 +60,8 @@ def describe(settings: Settings, endpoint: str, host_url: str, graph_sizes: dict
         "Read-only SPARQL 1.1 Query endpoint (Protocol GET and POST). Without default-graph-uri or "
         "named-graph-uri the default graph is the union of all the named graphs, and every named "
         "graph is available to GRAPH. SPARQL Update is refused (403) and SERVICE (federated query) "
-        "is not supported (400): the endpoint makes no outbound requests.", lang="en")))
+        "is not supported (400): the endpoint makes no outbound requests. The one exception is "
+        f"the built-in text search service, SERVICE <{settings.base}search> (see docs/sparql.md).", lang="en")))
 
     # the HTTP interface, described in OpenAPI (server/openapi.py)
     g.add((service, RDFS.seeAlso, URIRef(host_url + "openapi.json")))
