@@ -59,6 +59,8 @@ class Export:
     settings: Settings
     site_url: str
     sparql_url: str | None
+    version: str
+    created: str
     responses: dict[str, Recorded] = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)
     documents: list[str] = field(default_factory=list)   # public paths: /doc/…, /ontology, /shapes
@@ -77,24 +79,20 @@ class Export:
                               "status": r.status, "headers": r.headers} for k, r in self.responses.items()},
         }
 
-    version: str = ""
-    created: str = ""
-
 
 def export_static(settings: Settings, out: Path, site_url: str = "http://localhost",
                   sparql_url: str | None = None) -> Export:
     """Render everything into `out` (emptied first if it holds an earlier export)."""
     from .app import create_app
     from . import static_nginx
-    settings = replace(settings, access_log=False) if hasattr(settings, "access_log") else settings
+    settings = replace(settings, access_log=False)  # the export's thousands of requests are not traffic
     app = create_app(settings)
     pub = app.extensions["lodpub.publisher"].current()
     out = Path(out)
     if (out / "export.json").is_file():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    export = Export(out, settings, site_url.rstrip("/"), sparql_url, version=pub.version,
-                    created=pub.release.manifest["created"])
+    export = Export(out, settings, site_url.rstrip("/"), sparql_url, pub.version, pub.release.manifest["created"])
     renderer = _Renderer(app.test_client(), export)
     _export_documents(renderer, pub)
     _export_catalog(renderer, pub)
@@ -178,7 +176,8 @@ def _export_documents(r: _Renderer, pub) -> None:
     from .i18n import LANGUAGES
     from .negotiation import DEFAULT_PROFILE, FORMATS, PROFILES
     base = pub.settings.base
-    paths = ["/doc/" + iri[len(base) + 3:] for iri in documents.things(pub.store, base)]
+    paths = ["/doc/" + iri[len(base) + 3:] for iri in sorted(set(documents.things(pub.store, base))
+                                                            | set(_only_linked(pub.store, base)))]
     paths += ["/doc/" + iri[len(base):] for iri in sorted(pub.release.manifest["graphs"])
               if iri.startswith(base + "graph/")]
     paths += ["/ontology", "/shapes"]
@@ -201,6 +200,14 @@ def _export_documents(r: _Renderer, pub) -> None:
             else:
                 r.record("f", f"{path}.{fmt.name}", f"{path}.{fmt.name}")
                 r.record("n", f"{path}.{fmt.name}", path, "", {"Accept": fmt.media_type})
+
+
+def _only_linked(store, base: str) -> list[str]:
+    """IRIs under {base}id/ that the data links to without describing them: the app answers for
+    them too (their document holds the links pointing to them)."""
+    return [row["o"].value for row in store.query(f"""
+        SELECT DISTINCT ?o WHERE {{ ?s ?p ?o FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{base}id/"))
+                                    FILTER NOT EXISTS {{ ?o ?q ?v }} }}""", use_default_graph_as_union=True)]
 
 
 def _export_catalog(r: _Renderer, pub) -> None:
