@@ -47,7 +47,7 @@ def choose(requested: str, shapes: Graph, warn: Callable[[str], None] | None = N
     if problem is None:
         return "turbo"
     if requested == "turbo":
-        raise EngineError(f"the turbo engine refuses these shapes: {problem}; use --engine pyshacl")
+        raise EngineError(f"the turbo engine cannot validate: {problem} (use --engine pyshacl or auto)")
     (warn or _stderr)(f"validation: using pySHACL, not the turbo engine: {problem}")
     return "pyshacl"
 

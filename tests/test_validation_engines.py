@@ -24,9 +24,6 @@ from server.validation_engines import EngineError, turbo_available
 from tests import test_shapes as cases
 from tests.test_shapes import project_copy, real_report  # noqa: F401 - fixtures of the reused cases
 
-pytestmark = pytest.mark.skipif(not turbo_available(), reason="pyshacl-turbo is not installed")
-
-
 # ---------------------------------------------------------------------------------------------
 # Agreement
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +165,7 @@ def test_an_unknown_construct_is_refused_when_turbo_is_asked_for(project_copy):
 
 
 def test_auto_uses_turbo_on_the_project_shapes():
+    assert turbo_available(), "pyshacl-turbo is a dependency (pyproject.toml)"
     assert validate_sources(Settings(), engine="auto").report.engine == "turbo"
 
 
@@ -211,3 +209,28 @@ def test_build_shows_its_phases_on_stderr(tmp_path):
     assert result.returncode == 0, result.stderr
     for phase in ("parse", "validate (turbo)", "write dumps", "store"):
         assert re.search(rf"^lodpub: {re.escape(phase)}(: \d+/\d+)? done in ", result.stderr, re.MULTILINE), result.stderr
+
+
+def test_a_terminal_gets_progress_bars():
+    """stderr a terminal: rich's live bars (a tick and files done / total per phase), not plain lines."""
+    import os
+    import pty
+    parent, child = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "validate"], stdout=subprocess.PIPE,
+                               stderr=child, cwd=PROJECT_ROOT)
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(parent, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=120) == 0
+    os.close(parent)
+    screen = shown.decode("utf-8", "replace")
+    assert "\u2713 parse" in screen and "\u2713 validate (turbo)" in screen, screen[-2000:]
+    assert re.search(r"(?<!\d)(\d+)/\1(?!\d)", screen) and "lodpub: parse" not in screen, screen[-2000:]
+    assert "engine: turbo" in process.stdout.read().decode()  # stdout, a pipe, is left alone
