@@ -30,8 +30,8 @@ CHECKED_SHACL_TERMS = frozenset(
 CHECKED_SPARQL_CONSTRUCTS = frozenset(
     "AdditiveExpression Aggregate_Count Bind Builtin_DATATYPE Builtin_IF Builtin_NOTEXISTS Builtin_STR "
     "Builtin_SUBSTR Builtin_isNUMERIC ConditionalAndExpression ConditionalOrExpression Filter "
-    "GroupClause GroupGraphPatternSub GroupOrUnionGraphPattern MultiplicativeExpression PathAlternative PathElt PathSequence "
-    "RelationalExpression SelectQuery SubSelect TriplesBlock pname vars".split())
+    "GroupClause GroupGraphPatternSub GroupOrUnionGraphPattern MultiplicativeExpression PathAlternative "
+    "PathElt PathSequence RelationalExpression SelectQuery SubSelect TriplesBlock pname vars".split())
 
 
 def shacl_terms(shapes: Graph) -> set[str]:
