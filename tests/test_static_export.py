@@ -221,3 +221,29 @@ def test_cli_exports_and_nginx_accepts_the_rules(built, settings, tmp_path):
     assert check.returncode == 0, check.stderr
     assert "proxy_pass http://127.0.0.1:9/sparql;" in (out / "nginx" / "server.conf").read_text(encoding="utf-8")
     assert Path(out / "site" / "sitemap.xml").is_file()
+
+
+def test_random_requests_get_the_apps_status(pair):
+    """A seeded jumble of paths, Accept, Accept-Language and query strings: never a 500, and the
+    status, Content-Type and Location the app gives."""
+    import random
+    server, site = pair
+    rng = random.Random(6)
+    paths = ["/", "/id/", "/doc/", "/graph/", "/ontology", "/shapes", "/dataset", "/dataset/quality", "/openapi.json",
+             "/context.jsonld", "/sitemap.xml", "/dumps/", f"/id/{MEETING}", f"/doc/{MEETING}",
+             "/doc/organization/escwa", "/graph/meeting/translation", "/doc/graph/provenance"]
+    # (no %00, //, /./ or /../: nginx refuses or normalises them itself, see docs/static-export.md)
+    tails = ["", ".html", ".ttl", ".jsonld", ".nt", ".rdf", ".xml", "/", "/x", "x..", "%20", "x%2e", ".ttl.gz", "-1",
+             ".lang-en.html", "?lang=", "?", "#x", "%C3%A9"]
+    accepts = [a for a in ACCEPTS if a is not None] + [",,,", ";q=1", "text/turtle;q=0.0001", "*/*;q=0.5, text/*",
+                                                        "application/ld+json;profile=", 'x/y;p="unclosed']
+    dynamic, static = requests.Session(), requests.Session()
+    for _ in range(400):
+        path = (rng.choice(paths) + rng.choice(tails)).replace("//", "/") + \
+            rng.choice(["", "", f"?{rng.choice(QUERIES)[1:]}"])
+        headers = {"Accept": rng.choice(accepts), "Accept-Language": rng.choice(LANGUAGES)}
+        a = dynamic.get(server.url + path, headers=headers, allow_redirects=False, timeout=30)
+        b = static.get(site.url + path, headers=headers, allow_redirects=False, timeout=30)
+        assert b.status_code < 500, (path, headers, b.status_code)
+        assert (b.status_code, b.headers.get("Content-Type"), b.headers.get("Location")) == \
+            (a.status_code, a.headers.get("Content-Type"), a.headers.get("Location")), (path, headers)
