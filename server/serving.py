@@ -6,11 +6,13 @@ keep serving the last good release.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -41,6 +43,7 @@ class LodpubServer(BaseApplication):
             "control_socket_disable": True,  # several servers may run side by side
             "on_reload": self._rebuild_on_reload,
             "child_exit": _forget_worker_metrics,
+            "worker_exit": _end_worker,
             "on_exit": _remove_metrics_dir,
         }.items():
             self.cfg.set(key, value)
@@ -60,10 +63,47 @@ class LodpubServer(BaseApplication):
             log.error("reload: the sources are not publishable; still serving the last good release")
 
 
+_METRICS_PREFIX = "lodpub-metrics-"
+
+
 def _fresh_metrics_dir() -> None:
     """The workers' Prometheus counters go to a new private folder per server start (set before
-    anything imports prometheus_client, which reads it once): never counts of an earlier run."""
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lodpub-metrics-")
+    anything imports prometheus_client, which reads it once): never counts of an earlier run.
+    Its name carries the master's pid, so that the folders of killed servers can be told apart."""
+    _remove_orphaned_metrics_dirs()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    # a SIGKILLed master leaves its folder behind (on_exit never runs)
+    for folder in Path(tempfile.gettempdir()).glob(_METRICS_PREFIX + "*-*"):
+        pid = folder.name[len(_METRICS_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _end_worker(server, worker) -> None:
+    """End a worker after Python's own exit handlers but before the C library's. The master
+    opened the release's store (start-up verification) before forking, so a worker inherits
+    rocksdb's record of a thread pool whose threads live only in the master; rocksdb's exit
+    handler then joins them, and the worker hangs for ever (or aborts). gunicorn's exit code
+    (a boot error stops the master) is kept."""
+    error = sys.exc_info()[1]
+    code = error.code if isinstance(error, SystemExit) else (0 if error is None else 1)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 1)
 
 
 def _forget_worker_metrics(server, worker) -> None:
