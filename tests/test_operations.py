@@ -3,12 +3,18 @@ the JSON access log (one line per request) and the request id."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -161,6 +167,22 @@ def test_a_sparql_time_out_is_counted(quiet_timed):
     after = samples(url)
     assert after[("lodpub_sparql_timeouts_total", ())] == before + 1
     assert requests_total(after, "/sparql", "503", "POST") >= 1
+
+
+def test_the_metrics_folders_of_killed_servers_are_removed_by_the_next_start(built, settings):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    # what a SIGKILLed master leaves (gunicorn's on_exit never ran), and the folder of a live one
+    orphan = Path(tempfile.mkdtemp(prefix=f"lodpub-metrics-{int(ended.stdout)}-"))
+    (orphan / "counter_1.db").write_bytes(b"")
+    alive = Path(tempfile.mkdtemp(prefix=f"lodpub-metrics-{os.getpid()}-"))
+    live = LiveServer(settings, workers=1)
+    try:
+        assert not orphan.exists()
+        assert alive.is_dir()
+        assert list(Path(tempfile.gettempdir()).glob(f"lodpub-metrics-{live.process.pid}-*"))
+    finally:
+        live.stop()
+        shutil.rmtree(alive)
 
 
 # --------------------------------------------------------------------------------------------
