@@ -58,6 +58,13 @@ def _values(terms) -> str:
     return " ".join(str(t) for t in terms)
 
 
+def _one_of(variable: str, terms) -> str:
+    """``?p IN (…)`` as a filter: with only the subjects in ``VALUES``, Oxigraph looks each one
+    up in its subject index; a second ``VALUES`` for the predicates makes it scan every triple
+    of those predicates instead (at 1M triples 35–95 ms against 0.1–1.9 ms per query)."""
+    return f"{variable} IN ({', '.join(str(t) for t in terms)})"
+
+
 def exists(store: ox.Store, iri: str) -> bool:
     """Whether the data says anything about `iri` (as subject or object) or names a graph so."""
     node = ox.NamedNode(iri)
@@ -77,8 +84,7 @@ def describe(store: ox.Store, iri: str, base: str) -> Document:
             break
         found = [row["part"] for row in _query(store, f"""
             SELECT DISTINCT ?part WHERE {{
-              VALUES ?s {{ {_values(frontier)} }} VALUES ?p {{ {_values(parts)} }}
-              ?s ?p ?part FILTER(isIRI(?part)) }}""")]
+              VALUES ?s {{ {_values(frontier)} }} ?s ?p ?part FILTER({_one_of("?p", parts)} && isIRI(?part)) }}""")]
         frontier = [p for p in found if p not in described]
         described.extend(frontier)
 
@@ -92,11 +98,10 @@ def describe(store: ox.Store, iri: str, base: str) -> Document:
     mentioned |= {t.subject for t in triples if isinstance(t.subject, ox.NamedNode)}
     mentioned -= set(described)
     if mentioned:
-        labels = _values(ox.NamedNode(p) for p in LABEL_PROPERTIES)
         for triple in _query(store, f"""
                 CONSTRUCT {{ ?s ?p ?label }} WHERE {{
-                  VALUES ?s {{ {_values(sorted(mentioned, key=str))} }} VALUES ?p {{ {labels} }}
-                  ?s ?p ?label }}"""):
+                  VALUES ?s {{ {_values(sorted(mentioned, key=str))} }} ?s ?p ?label
+                  FILTER({_one_of("?p", (ox.NamedNode(p) for p in LABEL_PROPERTIES))}) }}"""):
             triples[triple] = None
     return Document(iri, tuple(sorted(triples, key=_sort_key)))
 
@@ -130,14 +135,20 @@ def _sort_key(triple: ox.Triple):
     return (isinstance(triple.subject, ox.BlankNode), str(triple.subject), str(triple.predicate), str(triple.object))
 
 
-def label_table(store: ox.Store) -> dict[str, dict[str, str]]:
-    """IRI → {language: label} for every labelled IRI (predicate names, class names …)."""
-    labels = _values(ox.NamedNode(p) for p in LABEL_PROPERTIES)
+def labels(store: ox.Store, iris) -> dict[str, dict[str, str]]:
+    """IRI → {language: label} (schema:name, else skos:prefLabel, else rdfs:label, per language)
+    for those of `iris` that have one, in one query whatever their number."""
+    wanted = sorted({ox.NamedNode(i) for i in iris}, key=str)
+    if not wanted:
+        return {}
+    rank = {p: i for i, p in enumerate(LABEL_PROPERTIES)}
+    found = sorted(((row["s"].value, rank[row["p"].value], row["label"]) for row in _query(store, f"""
+        SELECT ?s ?p ?label WHERE {{ VALUES ?s {{ {_values(wanted)} }} ?s ?p ?label
+          FILTER({_one_of("?p", (ox.NamedNode(p) for p in LABEL_PROPERTIES))} && isLiteral(?label)) }}""")),
+                   key=lambda row: (row[0], row[1], row[2].value))
     table: dict[str, dict[str, str]] = {}
-    for row in _query(store, f"""SELECT ?s ?label WHERE {{ VALUES ?p {{ {labels} }} ?s ?p ?label
-                                   FILTER(isIRI(?s) && isLiteral(?label)) }}"""):
-        literal = row["label"]
-        table.setdefault(row["s"].value, {}).setdefault((literal.language or "").lower(), literal.value)
+    for iri, _, literal in found:
+        table.setdefault(iri, {}).setdefault((literal.language or "").lower(), literal.value)
     return table
 
 

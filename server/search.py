@@ -71,8 +71,10 @@ def search():
         hits, more = index.search(query, asked["limit"], asked["in"])
     except search_index.IndexUnavailable as error:
         return _problem(503, "Search unavailable", f"The search cannot answer: {error}.", as_json, lang, text)
-    parts = _parts(hits)
-    results = [_result(hit, query, lang, parts) for hit in hits]
+    labels = html_pages.labels_of([h.subject for h in hits] + [h.property for h in hits])
+    parts = _parts(hits, labels)
+    labels.update(html_pages.labels_of(t for types, _ in parts.values() for t in types))
+    results = [_result(hit, query, lang, parts, labels) for hit in hits]
     if as_json:
         response = jsonify({"q": text, "normalised": query.folded, "in": asked["in"], "limit": asked["limit"],
                             "truncated": more, "release": publication().version, "results": results})
@@ -93,40 +95,39 @@ def _parameters() -> dict:
     return {"in": only, "limit": int(raw)}
 
 
-def _result(hit: search_index.Hit, query: search_index.Plan, lang: str, parts: dict) -> dict:
+def _result(hit: search_index.Hit, query: search_index.Plan, lang: str, parts: dict, labels: dict) -> dict:
     pub = publication()
     base = pub.settings.base
-    title, title_lang = _title(hit, lang, parts)
+    title, title_lang = _title(hit, lang, parts, labels)
     return {
         "iri": hit.subject, "href": _href(hit.subject, base, lang),
         "label": title, "label_lang": title_lang,
-        "property": hit.property, "property_label": _label(hit.property, lang)[0],
+        "property": hit.property, "property_label": _label(hit.property, lang, labels)[0],
         "matched_text": hit.text, "matched_lang": hit.lang or None, "score": hit.score,
         "snippet": [{"text": t, "match": m} for t, m in search_index.snippet(hit.text, query.terms)],
     }
 
 
-def _label(iri: str, lang: str) -> tuple[str, str | None]:
-    found = i18n.pick(html_pages.label_table().get(iri, {}), lang)
+def _label(iri: str, lang: str, labels: dict) -> tuple[str, str | None]:
+    found = i18n.pick(labels.get(iri, {}), lang)
     if found:
         return found[0], found[1] or None
     return iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1], None
 
 
-def _title(hit: search_index.Hit, lang: str, parts: dict) -> tuple[str, str | None]:
+def _title(hit: search_index.Hit, lang: str, parts: dict, labels: dict) -> tuple[str, str | None]:
     """The thing's label in the page's language; an unlabelled part (an objective, a point) is
     named by its type and position, as on its page."""
-    if hit.subject in html_pages.label_table() or hit.subject not in parts:
-        return _label(hit.subject, lang)
+    if hit.subject in labels or hit.subject not in parts:
+        return _label(hit.subject, lang, labels)
     types, position = parts[hit.subject]
     own = [t for t in types if t.startswith(publication().settings.base)] or types
-    text, text_lang = _label(own[0], lang)
+    text, text_lang = _label(own[0], lang, labels)
     return f"{text} {position}".strip(), text_lang
 
 
-def _parts(hits: list[search_index.Hit]) -> dict[str, tuple[list[str], str]]:
+def _parts(hits: list[search_index.Hit], labels: dict) -> dict[str, tuple[list[str], str]]:
     """Types and position of the unlabelled things among the hits, in one query (embedded or remote store)."""
-    labels = html_pages.label_table()
     subjects = [h.subject for h in hits if h.subject not in labels]
     if not subjects:
         return {}
