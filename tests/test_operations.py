@@ -185,6 +185,18 @@ def test_the_metrics_folders_of_killed_servers_are_removed_by_the_next_start(bui
         shutil.rmtree(alive)
 
 
+def test_a_stopped_server_leaves_no_worker_behind(built, settings):
+    live = LiveServer(settings)
+    master = live.process.pid
+    workers = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    assert len(workers) == 2
+    live.stop()
+    for pid in workers:  # rocksdb's exit handler used to hang them (server/serving.py)
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}").exists() else "gone"
+        assert state in ("gone", "Z"), f"worker {pid} is still there ({state})"
+    assert "was sent SIG" not in live.log, live.log
+
+
 # --------------------------------------------------------------------------------------------
 # The access log and the request id
 # --------------------------------------------------------------------------------------------
