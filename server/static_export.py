@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,14 @@ JSONLD_NS = "http://www.w3.org/ns/json-ld#"
 #: The request path whose 404 is the template of every "nothing is published as <IRI>" answer.
 MISSING_SLUG = "lodpub-static-missing"
 SITE = "site"
+#: Routes whose 404 names the variable part of the path: (name, route, whether the app writes it
+#: as a Python repr). Rendered with MISSING_SLUG there; the rules put the path's part back.
+NOT_FOUND_FAMILIES = (
+    ("dataset_format", "/dataset.{}", False),
+    ("release", "/dataset/{}", False),
+    ("context_version", "/context/{}.jsonld", True),
+    ("dump", "/dumps/{}", True),
+)
 
 
 @dataclass
@@ -278,6 +287,18 @@ def _export_specials(r: _Renderer, pub) -> None:
         r.export.special[name] = {"key": recorded.key, "file": recorded.file, "status": status,
                                   "headers": recorded.headers}
     r.export.special["missing_iri"] = missing
+    r.export.special["missing_slug"] = MISSING_SLUG
+    families = []
+    for family, route, quoted in NOT_FOUND_FAMILIES:
+        for kind, accept in (("html", "text/html"), ("json", "application/json")):
+            name = f"not_found_{family}.{kind}"
+            recorded = r.record("e", f"/_errors/{name}", route.replace("{}", MISSING_SLUG), "", {"Accept": accept},
+                                status=404)
+            r.export.special[name] = {"key": recorded.key, "file": recorded.file, "status": 404,
+                                      "headers": recorded.headers}
+        families.append({"name": family, "pattern": "^" + re.escape(route).replace(r"\{\}", "([^/]+)") + "$",
+                         "repr": quoted})
+    r.export.special["not_found_families"] = families
     r.export.special["languages"] = _languages()
     r.export.special["formats"] = [{"name": f.name, "media_type": f.media_type, "aliases": list(f.aliases)}
                                    for f in BY_NAME.values()]

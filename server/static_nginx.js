@@ -297,6 +297,33 @@ function notFound(r, iri) {
     r.return(404, body);
 }
 
+// Python's repr() of a str, as the app writes the name of a missing dump or context version.
+function pyRepr(s) {
+    var q = (s.indexOf("'") >= 0 && s.indexOf('"') < 0) ? '"' : "'";
+    var out = s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+    out = out.replace(/[\x00-\x1f\x7f]/g, function (c) { return '\\x' + ('0' + c.charCodeAt(0).toString(16)).slice(-2); });
+    if (q === "'") { out = out.replace(/'/g, "\\'"); }
+    return q + out + q;
+}
+
+// The 404 of a route that names what was asked for (a dump, a context version, a format …).
+function notFoundInFamily(r, path) {
+    var families = CONFIG.special.not_found_families, marker = CONFIG.special.missing_slug;
+    for (var i = 0; i < families.length; i++) {
+        var m = new RegExp(families[i].pattern).exec(path);
+        if (!m) { continue; }
+        var html = wantsHtml(r), spec = CONFIG.special['not_found_' + families[i].name + (html ? '.html' : '.json')];
+        var value = families[i].repr ? pyRepr(m[1]) : m[1], asked = families[i].repr ? pyRepr(marker) : marker;
+        var body = fs.readFileSync(r.variables.document_root + spec.file, 'utf8');
+        body = body.split(html ? htmlEscape(asked) : JSON.stringify(asked).slice(1, -1))
+            .join(html ? htmlEscape(value) : JSON.stringify(value).slice(1, -1));
+        setHeaders(r, spec.headers);
+        r.return(404, body);
+        return true;
+    }
+    return false;
+}
+
 function notAcceptable(r, resource, linkKey) {
     var spec = CONFIG.special['not_acceptable_' + resource + (wantsHtml(r) ? '.html' : '.json')] ||
         CONFIG.special['not_acceptable_' + resource + '.json'];
@@ -438,7 +465,7 @@ function route(r) {
         return redirect(r, CONFIG.redirects[path], CONFIG.redirects[path].headers.Location);
     }
     if (catalog(r, path, args) !== null) { return; }
-    notFound(r, null);
+    if (!notFoundInFamily(r, path)) { notFound(r, null); }
 }
 
 function fallback(r) { notFound(r, null); }

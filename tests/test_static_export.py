@@ -120,6 +120,8 @@ def test_negotiation_chooses_as_the_app_does(pair, path):
     "/doc/meeting/Bad..Path", "/doc/meeting/x.exe", "/graph/nope", "/graph/meeting/nope", "/ontology.exe",
     "/shapes.xml", "/nothing", "/doc/", "/id/", "/doc/meeting/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
     "/id/meeting/%22quoted%22%20%26%20'single'", "/doc/meeting/caf%C3%A9", "/id/meeting/x/", "/sitemap.xml/x",
+    "/dataset.xyz", "/dataset.ttl.gz", "/dataset/nope", "/dataset/2001-01-01.deadbeef", "/context/0.0.1.jsonld",
+    "/context/it's.jsonld", "/dumps/nope.nq", "/dumps/a%5Cb%22c", "/dumps/%3Cb%3E'%09", "/dumps/x/y",
 ])
 def test_not_found_is_the_apps_problem_document(pair, path):
     """404s name the IRI asked for, escaped as the app escapes it, as HTML or as problem JSON."""
