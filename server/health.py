@@ -3,7 +3,8 @@
 - live: 200 as long as the process answers HTTP (restart it when this fails);
 - ready: 200 when a release is loaded and the store answers ``ASK {}`` within the health time
   limit (send traffic here), else 503; both with a JSON body naming the release served, the
-  store reached and each check with its duration and, when it failed, why.
+  store reached and each check with its duration and, when it failed, why (the 503 is an
+  RFC 9457 problem document, as every error of this server).
 Never cached: a cached "ready" would hide an outage.
 """
 from __future__ import annotations
@@ -12,9 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Callable
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
-from .app import publication, settings
+from .app import error_response, publication, settings
 from .stores import Endpoint
 
 blueprint = Blueprint("health", __name__)
@@ -33,16 +34,33 @@ def live():
 def ready():
     checks: dict[str, dict] = {}
     pub = _run(checks, "release", publication)
-    body: dict = {"status": "fail", "release": None, "store": _configured_store(), "checks": checks}
+    body: dict = {"release": None, "store": _configured_store(), "checks": checks}
     if pub is not None:
         body["release"] = {"version": pub.version, "created": pub.created.isoformat().replace("+00:00", "Z")}
         body["store"] = pub.store_label
         _run(checks, "store", lambda: _ask(pub.store))
     else:
         checks["store"] = {"status": "fail", "duration_ms": 0.0, "message": "not checked: no release loaded"}
-    passed = all(check["status"] == "pass" for check in checks.values())
-    body["status"] = "pass" if passed else "fail"
-    return _answer(body, 200 if passed else 503)
+    failed = {name: check["message"] for name, check in checks.items() if check["status"] != "pass"}
+    if not failed:
+        return _answer({**body, "status": "pass"}, 200)
+    # an error like every other of this server: RFC 9457 problem JSON (the same members as the
+    # 200 answer), or the HTML error page for a browser that asks for it
+    detail = "; ".join(f"{name}: {message}" for name, message in failed.items())
+    if _prefers_html():
+        response = error_response(503, "Not ready", detail, **body)
+    else:
+        response = jsonify({"type": "about:blank", "status": 503, "title": "Not ready", "detail": detail, **body})
+        response.status_code, response.mimetype = 503, "application/problem+json"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _prefers_html() -> bool:
+    """A browser: text/html named in Accept and preferred (load balancers and */* get JSON)."""
+    accept = request.accept_mimetypes
+    named = any(value.split(";")[0].strip().lower() == "text/html" and q > 0 for value, q in accept)
+    return named and accept.best_match(["text/html", "application/problem+json", "application/json"]) == "text/html"
 
 
 def _configured_store() -> str:
