@@ -107,12 +107,17 @@ def test_readiness_fails_with_the_reason_when_the_store_does_not_answer(built, s
             response = live.get("/health/ready")
             assert response.status_code == 503
             assert response.headers["Cache-Control"] == "no-store"
-            body = response.json()
-            assert body["status"] == "fail" and body["release"] is None
+            assert response.headers["Content-Type"].startswith("application/problem+json")
+            body = response.json()  # a problem document, with the members of the 200 answer
+            assert body["status"] == 503 and body["title"] == "Not ready" and body["release"] is None
+            assert body["detail"].startswith("release: StoreUnavailable") and "store: not checked" in body["detail"]
             assert store_url in body["store"]
             assert body["checks"]["release"]["status"] == "fail"
             assert "StoreUnavailable" in body["checks"]["release"]["message"]
             assert body["checks"]["store"]["status"] == "fail"
+            page = live.get("/health", headers={"Accept": "text/html"})
+            assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")
+            assert "Not ready" in page.text
             before = samples(live.url)[("lodpub_store_errors_total", ())]
             assert live.get("/doc/organization/escwa").status_code == 503
             assert samples(live.url)[("lodpub_store_errors_total", ())] == before + 1
