@@ -36,6 +36,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(search.blueprint)
     metrics.install(app)
     request_log.install(app, settings.access_log)
+    from . import html_pages
+    html_pages.warm_up(app, settings.base)
+    _open_release(app, settings)
 
     app.after_request(_shared_headers)
     app.register_error_handler(HTTPException, _http_error)
@@ -43,6 +46,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(ReleaseError, _no_release)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+def _open_release(app: Flask, settings: Settings) -> None:
+    """Open the embedded release as the worker starts rather than on its first request (at 1M
+    triples ~11 ms of CPU, 35 ms wall). Not a remote store: one that is slow or down must not
+    hold up the start; nor a missing release: the requests answer 503 until there is one."""
+    if settings.remote_store:
+        return
+    try:
+        app.extensions["lodpub.publisher"].current()
+    except (ReleaseError, OSError) as error:
+        log.info("no release opened at start: %s", error)
 
 
 def settings() -> Settings:

@@ -144,8 +144,35 @@ def expanded(triples) -> list:
     return jsonld.from_rdf(dataset, {"useNativeTypes": False, "useRdfType": False})
 
 
+class _Processor(jsonld.JsonLdProcessor):
+    """pyld's processor, remembering how each IRI compacts under each active context.
+
+    pyld finds the compact form of an IRI by scanning every term of the context, once per
+    occurrence: ~60 % of a document's JSON-LD (at 1M triples, 17 of 28 ms of a cold meeting
+    document). Without a value to match the result depends only on the (immutable, and cached
+    by pyld across calls) active context and the arguments, so it is computed once per process."""
+
+    _known: dict[int, tuple[Any, dict]] = {}
+
+    def _compact_iri(self, active_ctx, iri, value=None, vocab=False, base=None, reverse=False):
+        if value is not None:
+            return super()._compact_iri(active_ctx, iri, value, vocab, base, reverse)
+        entry = self._known.get(id(active_ctx))
+        if entry is None or entry[0] is not active_ctx:  # holding the context keeps its id unique
+            if len(self._known) >= 64:
+                self._known.clear()
+            entry = self._known[id(active_ctx)] = (active_ctx, {})
+        memo = entry[1]
+        key = (iri, vocab, base, reverse)
+        if key not in memo:
+            memo[key] = super()._compact_iri(active_ctx, iri, None, vocab, base, reverse)
+        return memo[key]
+
+
 def compacted(expanded_form: list, loader: Loader) -> dict:
-    return jsonld.compact(expanded_form, loader.url, {"documentLoader": loader})
+    """`expanded_form` compacted with our context (it is expanded already: pyld would otherwise
+    expand it again, a third of the time of a document's JSON-LD)."""
+    return _Processor().compact(expanded_form, loader.url, {"documentLoader": loader, "skipExpansion": True})
 
 
 def framed(expanded_form: list, root: str, loader: Loader) -> dict:
@@ -153,7 +180,7 @@ def framed(expanded_form: list, root: str, loader: Loader) -> dict:
     ``@embed: @once``), lists of positioned things (objectives, points) in position order.
     Things that only point *to* the root (incoming links) are not reachable, so not in it."""
     frame = {"@context": loader.url, "@id": root, "@embed": "@once"}
-    result = jsonld.frame(expanded_form, frame, {"documentLoader": loader, "omitGraph": True})
+    result = _Processor().frame(expanded_form, frame, {"documentLoader": loader, "omitGraph": True})
     _prefer_embedding(result)
     _order_by_position(result)
     return result
