@@ -25,10 +25,12 @@ class Settings:
     max_result_rows: int = 10000
     max_request_bytes: int = 1_000_000
     max_concurrent_queries_per_client: int = 4
-    #: SPARQL evaluator processes per gunicorn worker, their address-space cap (MiB, 0 = none)
+    #: SPARQL evaluator processes per gunicorn worker (at most: one is kept started, the others
+    #: start on demand and stop when idle; 2 workers x 2 keeps both cores of a small machine
+    #: busy, and each one holds its own store handle), their address-space cap (MiB, 0 = none)
     #: and the per-worker result cache (bytes, 0 = off). Read by query_limits at import, in the
     #: workers and in the evaluator processes alike, so they come from the environment.
-    sparql_evaluators: int = 4
+    sparql_evaluators: int = 2
     sparql_memory_mb: int = 2048
     sparql_cache_bytes: int = 32 << 20
     #: Reverse proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (0: none).

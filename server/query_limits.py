@@ -45,8 +45,17 @@ EVALUATORS = _SETTINGS.sparql_evaluators
 CACHE_BYTES = _SETTINGS.sparql_cache_bytes
 #: address-space limit of each evaluator process, MiB (a query that needs more is stopped); 0 = none
 MEMORY_MB = _SETTINGS.sparql_memory_mb
-#: evaluators kept started and idle ahead of demand (the rest start when needed)
-WARM = min(2, EVALUATORS)
+#: evaluators kept started and idle ahead of demand: when a query takes the last idle one,
+#: another starts in the background (within the pool's size), so that a query arriving while
+#: the others are busy (a runaway one) does not wait for a process to start
+SPARE = 1
+#: an idle evaluator beyond the spare is stopped after this many seconds: each one holds its
+#: own store handle and caches (~60–110 MiB at 1M triples), and a burst of queries should not
+#: leave them all resident for the rest of the server's life
+IDLE_SECONDS = 60.0
+#: an evaluator whose resident memory exceeds this after a query is replaced: a big GROUP BY
+#: or sort leaves its heap to the process, which would keep it until it ends
+RECYCLE_RSS_MB = 256
 
 
 class QueryTimeout(Exception):
@@ -154,6 +163,7 @@ class _Evaluator:
     def __init__(self, context, store: str | None):
         parent, child = context.Pipe(duplex=True)
         self.conn = parent
+        self.idle_since = time.monotonic()
         self.process = context.Process(target=_evaluator_main, args=(child, store), daemon=True,
                                        name="lodpub-sparql-evaluator")
         self.process.start()
@@ -176,6 +186,14 @@ class _Evaluator:
         self.process.join(5)
         self.conn.close()
 
+    def rss_mb(self) -> float:
+        """Resident memory (Linux /proc; 0 where unknown)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
 
 class EvaluatorPool:
     """At most `size` evaluator processes, started on demand and replaced when killed."""
@@ -188,6 +206,7 @@ class EvaluatorPool:
         self._context = None
         self._pid = os.getpid()
         self._store: str | None = None  # the store the last query used (for replacements)
+        self._reaper: threading.Thread | None = None
 
     def _ctx(self):
         if self._context is None:
@@ -200,7 +219,10 @@ class EvaluatorPool:
         with self._cond:
             while True:
                 if self._idle:
-                    return self._idle.pop()
+                    evaluator = self._idle.pop()  # the most recently used: the others age out
+                    if not self._idle and self._count < self.size:
+                        self._in_background(SPARE)
+                    return evaluator
                 if self._count < self.size:
                     self._count += 1
                     break
@@ -217,9 +239,29 @@ class EvaluatorPool:
             raise
 
     def _release(self, evaluator: _Evaluator) -> None:
+        evaluator.idle_since = time.monotonic()
         with self._cond:
             self._idle.append(evaluator)
             self._cond.notify()
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, daemon=True, name="sparql-reaper")
+                self._reaper.start()
+
+    def _in_background(self, idle: int) -> None:
+        threading.Thread(target=self.warm, args=(idle,), daemon=True, name="sparql-spare").start()
+
+    def _reap(self) -> None:
+        """Stop the evaluators idle for more than IDLE_SECONDS, but the SPARE most recently used."""
+        while True:
+            time.sleep(IDLE_SECONDS / 4)
+            now = time.monotonic()
+            with self._cond:
+                candidates = self._idle[:max(0, len(self._idle) - SPARE)]  # oldest first
+                stale = [e for e in candidates if now - e.idle_since > IDLE_SECONDS]
+                self._idle = [e for e in self._idle if e not in stale]
+                self._count -= len(stale)
+            for evaluator in stale:
+                evaluator.kill()
 
     def _discard(self, evaluator: _Evaluator) -> None:
         """Kill an evaluator, and start its replacement in the background at once."""
@@ -227,7 +269,7 @@ class EvaluatorPool:
         with self._cond:
             self._count -= 1
             self._cond.notify()
-        threading.Thread(target=self.warm, args=(WARM,), daemon=True, name="sparql-replace").start()
+        self._in_background(SPARE)
 
     def run(self, job: dict, timeout: float):
         """The evaluator's answer to `job`, or QueryTimeout after `timeout` seconds of evaluation
@@ -252,7 +294,10 @@ class EvaluatorPool:
         except BaseException:
             self._discard(evaluator)
             raise
-        self._release(evaluator)
+        if evaluator.rss_mb() > RECYCLE_RSS_MB:
+            self._discard(evaluator)
+        else:
+            self._release(evaluator)
         return answer
 
     def warm(self, idle: int, store: str | None = None) -> None:
@@ -292,7 +337,7 @@ def warm_up_once(store: str) -> None:
     if os.getpid() in _warmed:
         return
     _warmed.add(os.getpid())
-    threading.Thread(target=pool().warm, args=(WARM, store), daemon=True, name="sparql-warm-up").start()
+    threading.Thread(target=pool().warm, args=(SPARE, store), daemon=True, name="sparql-warm-up").start()
 
 
 def pool() -> EvaluatorPool:
