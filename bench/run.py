@@ -82,7 +82,7 @@ def build(root: Path) -> dict:
 
 def build_figures(text: str) -> dict:
     """Figures printed by `lodpub build` (and by GNU time -v, if it wrapped the build)."""
-    validated = re.search(r"conform to .*\(([\d.]+)s\)", text)
+    validated = re.search(r"conform to .*\(([\d.]+)s[,)]", text)  # "(0.36s, engine: turbo)"
     released = re.search(r"release \S+ at .*\(\d+ quads, ([\d.]+)s\)", text)
     quads = re.search(r"\((\d+) quads", text)
     figures = {"validate_s": float(validated.group(1)) if validated else None,

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import urllib.request
@@ -195,140 +194,64 @@ class Oxigraph(Server):
         return f"{self.base_url}/query?query={quote(query)}"
 
 
-VIRTUOSO_INI = """\
-[Database]
-DatabaseFile = {d}/virtuoso.db
-ErrorLogFile = {d}/virtuoso.log
-LockFile = {d}/virtuoso.lck
-TransactionFile = {d}/virtuoso.trx
-xa_persistent_file = {d}/virtuoso.pxa
-ErrorLogLevel = 7
-FileExtend = 200
-MaxCheckpointRemap = 2000
-Striping = 0
-TempStorage = TempDatabase
-
-[TempDatabase]
-DatabaseFile = {d}/virtuoso-temp.db
-TransactionFile = {d}/virtuoso-temp.trx
-MaxCheckpointRemap = 2000
-Striping = 0
-
-[Parameters]
-ServerPort = 127.0.0.1:{sql}
-LiteMode = 0
-DisableUnixSocket = 1
-DisableTcpSocket = 0
-ServerThreads = 20
-CheckpointInterval = 60
-O_DIRECT = 0
-CaseMode = 2
-MaxStaticCursorRows = 5000
-CheckpointAuditTrail = 0
-AllowOSCalls = 0
-SchedulerInterval = 10
-DirsAllowed = ., {d}, /usr/share/virtuoso-opensource-7/vad
-ThreadCleanupInterval = 0
-ThreadThreshold = 10
-ResourcesCleanupInterval = 0
-FreeTextBatchSize = 100000
-SingleCPU = 0
-PrefixResultNames = 0
-RdfFreeTextRulesSize = 100
-IndexTreeMaps = 256
-MaxMemPoolSize = 200000000
-PrefixResultNames = 0
-MacSpotlight = 0
-NumberOfBuffers = 340000
-MaxDirtyBuffers = 250000
-MaxQueryMem = 1G
-VADInstallDir = /usr/share/virtuoso-opensource-7/vad/
-
-[HTTPServer]
-ServerPort = 127.0.0.1:{http}
-ServerRoot = /var/lib/virtuoso-opensource-7/vsp
-ServerThreads = 10
-DavRoot = DAV
-EnabledDavVSP = 0
-HTTPProxyEnabled = 0
-MaxClientConnections = 10
-MaxKeepAlives = 10
-KeepAliveTimeout = 10
-MaxCachedProxyConnections = 10
-ProxyConnectionCacheTimeout = 15
-HTTPThreadSize = 280000
-HttpPrintWarningsInOutput = 0
-Charset = UTF-8
-MaintenancePage = atomic.html
-EnabledGzipContent = 0
-
-[AutoRepair]
-BadParentLinks = 0
-
-[Client]
-SQL_PREFETCH_ROWS = 100
-SQL_PREFETCH_BYTES = 16000
-SQL_QUERY_TIMEOUT = 0
-SQL_TXN_TIMEOUT = 0
-
-[SPARQL]
-ResultSetMaxRows = 100000
-MaxQueryCostEstimationTime = 400
-MaxQueryExecutionTime = 60
-DefaultQuery = ASK {{}}
-DeferInferenceRulesInit = 0
-"""
-
-
 class Virtuoso(Server):
+    """Virtuoso (tests/virtuoso.py: the same ini and start as the tests), with the N-Quads dump
+    bulk-loaded (``ld_dir`` + ``rdf_loader_run``) when one is given, else empty (for ``lodpub
+    publish``). ``query_url`` can name a dataset in the protocol (default-graph-uri /
+    named-graph-uri), as our front end does on a remote store."""
     name = "virtuoso"
+    #: the page buffers of the earlier bench ini (NumberOfBuffers 340000, 8 KiB pages, ⅔ of the budget)
+    MEMORY_MB = 4000
 
-    def __init__(self, workdir: Path, nquads: Path):
+    def __init__(self, workdir: Path, nquads: Path | None = None, name: str = "virtuoso"):
+        self.name = name
         super().__init__(workdir)
         self.nquads = nquads
-        self.sql_port = free_port()
-
-    def isql(self, script: str, timeout: float = 900) -> str:
-        done = subprocess.run(["isql-vt", f"{LOOPBACK}:{self.sql_port}", "dba", "dba", "VERBOSE=OFF",
-                               "BANNER=OFF", "PROMPT=OFF", "ECHO=OFF"], input=script, capture_output=True,
-                              text=True, timeout=timeout)
-        if done.returncode != 0 or "*** Error" in done.stdout + done.stderr:
-            raise RuntimeError(f"isql failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-        return done.stdout
+        self.store = None  # a tests.virtuoso.Virtuoso, once started
 
     def start(self):
-        d = self.workdir / "virtuoso"
+        from tests.virtuoso import Virtuoso as Store
+        d = self.workdir / self.name
         shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        data = d / "load"
+        self.store = Store(d, memory_mb=self.MEMORY_MB)
+        self.port, self.log = self.store.http_port, d / "stdout.log"
+        started = time.perf_counter()
+        try:
+            self.store.start()
+        finally:  # stopped with its process group by Server.stop, even if it never answered
+            self.process = self.store.process
+        self.sampler = RssSampler(self.process.pid)
+        self.sampler.start()
+        self.start_seconds = time.perf_counter() - started
+        if self.nquads is not None:
+            self.bulk_load(d / "load")
+
+    def bulk_load(self, data: Path) -> None:
         data.mkdir()
         # Virtuoso's bulk loader reads N-Quads (graph per quad), plain
         with gzip.open(self.nquads, "rb") as src, (data / "dataset.nq").open("wb") as dst:
             shutil.copyfileobj(src, dst)
-        (d / "virtuoso.ini").write_text(VIRTUOSO_INI.format(d=d, sql=self.sql_port, http=self.port))
         started = time.perf_counter()
-        self.spawn(["virtuoso-t", "+foreground", "+configfile", str(d / "virtuoso.ini")], cwd=d)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"virtuoso exited; see {self.log} and {d}/virtuoso.log")
-            try:
-                with socket.create_connection((LOOPBACK, self.sql_port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        self.wait_http("/sparql?query=ASK%7B%7D")
-        self.start_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        self.isql(textwrap.dedent(f"""\
-            ld_dir('{data}', 'dataset.nq', 'urn:bench:default');
-            rdf_loader_run();
-            checkpoint;
-            """))
+        self.store.isql(f"ld_dir('{data}', 'dataset.nq', 'urn:bench:default');\nrdf_loader_run();\ncheckpoint;\n")
         self.load_seconds = time.perf_counter() - started
-        loaded = self.isql("SELECT ll_file, ll_state, ll_error FROM DB.DBA.LOAD_LIST;")
+        loaded = self.store.isql("SELECT ll_file, ll_state, ll_error FROM DB.DBA.LOAD_LIST;")
         if "NULL" not in loaded.split("dataset.nq", 1)[-1]:
             raise RuntimeError(f"virtuoso load error: {loaded}")
+
+    @property
+    def settings_env(self) -> dict[str, str]:
+        return self.store.settings_env
+
+    def sparql_url(self, query: str) -> str:
+        return self.query_url(query, None)
+
+    def query_url(self, query: str, dataset: tuple[list[str], list[str]] | None) -> str:
+        from urllib.parse import quote, urlencode
+        params = [("query", query)]
+        if dataset is not None:
+            defaults, named = dataset
+            params += [("default-graph-uri", g) for g in defaults] + [("named-graph-uri", g) for g in named]
+        return f"{self.base_url}/sparql?{urlencode(params, quote_via=quote)}"
 
 
 class RdflibEndpoint(Server):

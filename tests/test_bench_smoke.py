@@ -92,3 +92,41 @@ def test_result_checks_reject_wrong_rows():
     assert check(200, {}, wrong) is not None
     assert check(200, {}, b"not json") is not None
     assert check(503, {}, right) is not None
+
+
+def test_remote_overhead_asks_virtuoso_the_front_ends_question(tmp_path):
+    """Virtuoso queried directly gets the release's stored graphs as its dataset, graph IRIs
+    renamed in the query, and its answer is checked with the stored names read back."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from bench import remote_overhead, servers
+    from server.graph_names import GraphNames
+    base = "https://w3id.org/un-meetings/"
+    names = GraphNames(base, "v1", [base + "graph/a", base + "graph/b"])
+    query = f"SELECT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g = <{base}graph/a>) }}"
+    item = workload.Item("q", "sparql", query, workload.SPARQL_JSON, workload.same_rows([{"g": base + "graph/a"}]))
+    search = workload.Item("s", "sparql", query, workload.SPARQL_JSON, item.check, ours_only=True)
+    virtuoso = servers.Virtuoso(tmp_path)  # not started: only its URLs are used
+    requests = remote_overhead.direct_requests(virtuoso, [item, search], names)
+    assert list(requests) == ["q"]  # no text search service in Virtuoso
+    params = parse_qs(urlsplit(requests["q"].url).query)
+    assert params["default-graph-uri"] == params["named-graph-uri"] == [base + "release/v1/graph/a",
+                                                                         base + "release/v1/graph/b"]
+    assert f"<{base}release/v1/graph/a>" in params["query"][0]
+    assert "default-graph-uri" not in remote_overhead.direct_requests(virtuoso, [item], names, dataset=False)["q"].url
+    answer = json.dumps({"head": {"vars": ["g"]}, "results": {"bindings": [
+        {"g": {"type": "uri", "value": base + "release/v1/graph/a"}}]}}).encode()
+    assert requests["q"].check(200, {}, answer) is None
+    assert item.check(200, {}, answer) is not None  # unmapped, the stored name is not the published one
+
+
+def test_remote_overhead_ratios():
+    from bench import remote_overhead
+
+    def cell(rps, errors=0):
+        return {"rps": rps, "wrong": errors, "failed": 0}
+    assert remote_overhead.ratio(cell(50), cell(100)) == "0.50"
+    assert remote_overhead.ratio(cell(50, errors=1), cell(100)) == "—"  # a wrong answer: no ratio
+    assert remote_overhead.ratio(None, cell(100)) == "—"
+    front, direct = {"a": cell(50), "b": cell(200)}, {"a": cell(100), "b": cell(100)}
+    assert remote_overhead.geometric_ratio(front, direct, ["a", "b", "c"]) == "1.00"
