@@ -33,6 +33,7 @@ class Publication:
     #: per-release memo: anything derived only from the release (documents, descriptions ...)
     cache: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _computing: dict = field(default_factory=dict)  # key → the lock of its computation
 
     @property
     def version(self) -> str:
@@ -59,14 +60,25 @@ class Publication:
         return format_datetime(self.created, usegmt=True)
 
     def memo(self, key, compute):
-        """The value for `key` in this release, computing it once (thread-safe, per process)."""
+        """The value for `key` in this release, computing it once (thread-safe, per process):
+        concurrent first requests for the same key wait for one computation instead of each
+        running it (a crawler's burst on a cold page would otherwise multiply the store's work)."""
         try:
             return self.cache[key]
         except KeyError:
             pass
-        value = compute()
         with self._lock:
-            return self.cache.setdefault(key, value)
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:
+            try:
+                return self.cache[key]
+            except KeyError:
+                pass
+            value = compute()
+            with self._lock:
+                self.cache[key] = value
+                self._computing.pop(key, None)
+            return value
 
 
 class Publisher:
