@@ -48,19 +48,21 @@ def built(settings):
     return current_release(settings.releases)
 
 
-class LiveServer:
-    def __init__(self, settings: Settings, workers: int = 2, env: dict | None = None):
+class ServerProcess:
+    """A server in a child process on a free loopback port: its output drained (so a full pipe
+    never blocks it), `get` with redirects off, `stop`. Subclasses start it and name the path
+    that answers once it is ready (`probe`)."""
+
+    name = "server"
+    probe = "/"
+
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        #: whether the server reads a remote SPARQL store (see `store_env`)
-        self.remote = bool((env or {}).get("LODPUB_STORE_URL"))
-        env = {**os.environ, "LODPUB_RELEASES": str(settings.releases), "LODPUB_ROOT": str(settings.root), **(env or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--no-build", "--port", str(self.port),
-             "--workers", str(workers)],
-            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # Drain the server's output (gunicorn's access log) so that a full pipe never blocks it.
+
+    def _start(self, argv: list[str], **popen) -> None:
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
         self.output: collections.deque[str] = collections.deque(maxlen=2000)
         threading.Thread(target=self._drain, daemon=True).start()
         self._wait()
@@ -78,14 +80,14 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 time.sleep(0.2)
-                raise RuntimeError("server exited:\n" + self.log)
+                raise RuntimeError(f"{self.name} exited:\n" + self.log)
             try:
-                requests.get(self.url + "/", timeout=1)
+                requests.get(self.url + self.probe, timeout=1)
                 return
             except requests.RequestException:  # not listening yet, or no worker ready yet
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("server did not start in time:\n" + self.log)
+        raise RuntimeError(f"{self.name} did not start in time:\n" + self.log)
 
     def get(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("allow_redirects", False)
@@ -93,11 +95,26 @@ class LiveServer:
         return requests.get(self.url + path, **kwargs)
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+class LiveServer(ServerProcess):
+    """`lodpub serve --no-build` (gunicorn) on the settings' release; `env` adds settings, e.g.
+    a remote store's (see `store_env`)."""
+
+    def __init__(self, settings: Settings, workers: int = 2, env: dict | None = None):
+        super().__init__(settings)
+        #: whether the server reads a remote SPARQL store (see `store_env`)
+        self.remote = bool((env or {}).get("LODPUB_STORE_URL"))
+        env = {**os.environ, "LODPUB_RELEASES": str(settings.releases), "LODPUB_ROOT": str(settings.root), **(env or {})}
+        self._start([sys.executable, "-m", "server.cli", "serve", "--no-build", "--port", str(self.port),
+                     "--workers", str(workers)], cwd=PROJECT_ROOT, env=env)
 
 
 #: The stores every HTTP test runs against: the embedded Oxigraph store of the release, and

@@ -7,23 +7,18 @@ in the foreground (``daemon off``); `stop` ends it.
 """
 from __future__ import annotations
 
-import collections
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from server.config import Settings
 from server.static_export import export_static
 from server.static_nginx import DEBIAN_JS_MODULE
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, ServerProcess
 
 NGINX = Path("/usr/sbin/nginx")
 INSTALL = "apt-get install -y nginx libnginx-mod-http-js"
@@ -37,20 +32,19 @@ def nginx_missing() -> str | None:
     return None
 
 
-class StaticSite:
+class StaticSite(ServerProcess):
+    name = "nginx"
+    probe = "/robots.txt"
+    #: the tests that compare ETags with the app's ask this (nginx makes its own)
+    static = True
+
     def __init__(self, settings: Settings, sparql_url: str | None = None):
-        self.settings = settings
+        super().__init__(settings)
         self.folder = Path(tempfile.mkdtemp(prefix="lodpub-static-"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.export = export_static(settings, self.folder / "export", site_url=self.url, sparql_url=sparql_url)
         self.config = self.folder / "nginx.conf"
         self.config.write_text(self._config(), encoding="utf-8")
-        self.process = subprocess.Popen([str(NGINX), "-p", str(self.folder), "-c", str(self.config)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output: collections.deque[str] = collections.deque(maxlen=2000)
-        threading.Thread(target=self._drain, daemon=True).start()
-        self._wait()
+        self._start([str(NGINX), "-p", str(self.folder), "-c", str(self.config)])
 
     def _config(self) -> str:
         nginx = self.folder / "export" / "nginx"
@@ -80,43 +74,8 @@ http {{
 }}
 """
 
-    def _drain(self) -> None:
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.output)
-
-    def _wait(self, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                time.sleep(0.2)
-                raise RuntimeError("nginx exited:\n" + self.log)
-            try:
-                requests.get(self.url + "/robots.txt", timeout=1)
-                return
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("nginx did not start in time:\n" + self.log)
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("allow_redirects", False)
-        kwargs.setdefault("timeout", 30)
-        return requests.get(self.url + path, **kwargs)
-
-    #: the tests that compare ETags with the app's ask this (nginx makes its own)
-    static = True
-
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: nginx's fast shutdown, workers included
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        super().stop()  # SIGTERM: nginx's fast shutdown, workers included
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
