@@ -89,6 +89,23 @@ def warm_up(app, base: str) -> None:
 
 # --- the page -----------------------------------------------------------------------------
 
+def page_href(iri: str, base: str, lang: str | None = None) -> str:
+    """The path of the HTML page of `iri` on this host (``?lang=`` when a language is given), or
+    the IRI itself if it is not under the base."""
+    if not iri.startswith(base):
+        return iri
+    rest = iri[len(base):]
+    fragment = ""
+    if "#" in rest:
+        rest, fragment = rest.split("#", 1)
+        fragment = "#" + fragment
+    if rest.startswith("id/"):
+        rest = "doc/" + rest[3:]
+    elif rest.startswith("graph/"):
+        rest = "doc/" + rest
+    return "/" + quote(rest) + (f"?lang={lang}" if lang else "") + fragment
+
+
 class Page:
     """Turns one document graph into the view model of its page in one language."""
 
@@ -109,19 +126,7 @@ class Page:
     # links and labels
     def href(self, iri: str) -> str:
         """Where a link to `iri` goes: its page on this host, or the IRI itself if not ours."""
-        if not iri.startswith(self.base):
-            return iri
-        rest = iri[len(self.base):]
-        fragment = ""
-        if "#" in rest:
-            rest, fragment = rest.split("#", 1)
-            fragment = "#" + fragment
-        if rest.startswith("id/"):
-            rest = "doc/" + rest[3:]
-        elif rest.startswith("graph/"):
-            rest = "doc/" + rest
-        lang = f"?lang={self.lang}" if self.explicit else ""
-        return "/" + quote(rest) + lang + fragment
+        return page_href(iri, self.base, self.lang if self.explicit else None)
 
     def texts(self, subject, properties) -> dict[str, str]:
         props = self.by_subject.get(subject, {})

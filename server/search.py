@@ -100,7 +100,7 @@ def _result(hit: search_index.Hit, query: search_index.Plan, lang: str, parts: d
     base = pub.settings.base
     title, title_lang = _title(hit, lang, parts, labels)
     return {
-        "iri": hit.subject, "href": _href(hit.subject, base, lang),
+        "iri": hit.subject, "href": html_pages.page_href(hit.subject, base, lang),
         "label": title, "label_lang": title_lang,
         "property": hit.property, "property_label": _label(hit.property, lang, labels)[0],
         "matched_text": hit.text, "matched_lang": hit.lang or None, "score": hit.score,
@@ -141,22 +141,6 @@ def _parts(hits: list[search_index.Hit], labels: dict) -> dict[str, tuple[list[s
         if row["position"] is not None:
             found[row["s"].value] = (types, row["position"].value)
     return found
-
-
-def _href(iri: str, base: str, lang: str) -> str:
-    """Where the thing's page is on this host (its IRI itself if it is not ours)."""
-    if not iri.startswith(base):
-        return iri
-    path = iri[len(base):]
-    fragment = ""
-    if "#" in path:
-        path, fragment = path.split("#", 1)
-        fragment = "#" + fragment
-    if path.startswith("id/"):
-        path = "doc/" + path[3:]
-    elif path.startswith("graph/"):
-        path = "doc/" + path
-    return f"/{path}?lang={lang}{fragment}"
 
 
 def _page(lang: str, text: str, asked: dict, results: list, more: bool, status: int, error: str | None = None):
