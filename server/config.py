@@ -24,7 +24,8 @@ class Settings:
     query_timeout: float = 5.0
     max_result_rows: int = 10000
     max_request_bytes: int = 1_000_000
-    max_concurrent_queries_per_client: int = 4
+    #: (at most half of the 2 workers × 2 evaluators: one client cannot hold them all)
+    max_concurrent_queries_per_client: int = 2
     #: SPARQL evaluator processes per gunicorn worker (at most: one is kept started, the others
     #: start on demand and stop when idle; 2 workers x 2 keeps both cores of a small machine
     #: busy, and each one holds its own store handle), their address-space cap (MiB, 0 = none)

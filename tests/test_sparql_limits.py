@@ -46,7 +46,8 @@ def _live(settings, store_env=None, **env) -> SparqlServer:
 def timed(built, settings, store_env):
     """A server with a 2 s time limit (and room enough in memory that the time limit, not the
     memory cap, is what stops the runaway queries)."""
-    live = _live(settings, store_env, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_SPARQL_MEMORY_MB=8192)
+    live = _live(settings, store_env, LODPUB_QUERY_TIMEOUT=2, LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_SPARQL_MEMORY_MB=8192,
+                 LODPUB_MAX_CONCURRENT_QUERIES_PER_CLIENT=4)  # the tests run four runaways at once
     yield live
     live.stop()
 

@@ -13,6 +13,8 @@ from rdflib.compare import isomorphic
 from rdflib import namespace as _ns
 
 
+from server.config import Settings
+
 from .test_sparql_support import QUERIES, parse_graph, shared_server
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
@@ -48,7 +50,7 @@ def test_service_description_states_what_is_true(server, built):
     assert g.value(endpoint, UNM.queryTimeLimitSeconds) == Literal("5.0", datatype=_ns.XSD.decimal)
     assert g.value(endpoint, UNM.resultRowLimit).toPython() == 10000
     assert g.value(endpoint, UNM.requestSizeLimitBytes).toPython() == 1_000_000
-    assert g.value(endpoint, UNM.concurrentQueriesPerClient).toPython() == 4
+    assert g.value(endpoint, UNM.concurrentQueriesPerClient).toPython() == Settings().max_concurrent_queries_per_client == 2
     for term in ("queryTimeLimitSeconds", "resultRowLimit", "requestSizeLimitBytes", "concurrentQueriesPerClient"):
         assert g.value(UNM[term], URIRef("http://www.w3.org/2000/01/rdf-schema#comment"))
     # the dataset: union default graph with its size, every named graph with its size
