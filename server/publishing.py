@@ -10,7 +10,7 @@ holds complete only makes it current again (idempotent).
 
 Loading uses the SPARQL 1.1 Graph Store HTTP Protocol when the store has one
 (``LODPUB_STORE_GSP_URL``: one POST per chunk of N-Triples), else SPARQL Update
-``INSERT DATA`` requests.
+``INSERT { … } WHERE {}`` requests.
 
 Control graph ``{base}releases``::
 
@@ -164,7 +164,7 @@ def _load(client: StoreClient, release: Release, names: GraphNames, say: Callabl
         for quad in ox.parse(dump, format=ox.RdfFormat.N_QUADS):
             renamed = names.quad_forward(quad)
             by_graph[renamed.graph_name.value].append(ox.Triple(renamed.subject, renamed.predicate, renamed.object))
-    method = "Graph Store Protocol" if client.endpoint.gsp_url else "SPARQL Update INSERT DATA"
+    method = "Graph Store Protocol" if client.endpoint.gsp_url else "SPARQL Update"
     total = sum(map(len, by_graph.values()))
     say(f"loading {total} quads in {len(by_graph)} graphs through the {method}")
     for graph, triples in by_graph.items():
@@ -173,7 +173,9 @@ def _load(client: StoreClient, release: Release, names: GraphNames, say: Callabl
             if client.endpoint.gsp_url:
                 client.post_graph(graph, body)
             else:
-                client.update(f"INSERT DATA {{ GRAPH <{graph}> {{\n{body.decode('utf-8')}}} }}")
+                # INSERT … WHERE {} rather than INSERT DATA: the template may hold blank nodes,
+                # which some stores (Virtuoso) refuse in INSERT DATA
+                client.update(f"INSERT {{ GRAPH <{graph}> {{\n{body.decode('utf-8')}}} }} WHERE {{}}")
 
 
 def _chunks(triples: list[ox.Triple]):

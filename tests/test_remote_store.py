@@ -193,6 +193,24 @@ def test_a_publish_killed_at_any_moment_never_shows_half_a_release(front, store,
     wait_for(front, version_of(releases, sources["a"]))
 
 
+def test_publish_without_a_graph_store_endpoint_loads_by_sparql_update(front, store, releases, tmp_path):
+    """Stores without the Graph Store Protocol are loaded with SPARQL Update (blank nodes
+    included: a postal address, coordinates)."""
+    sources = _copy_sources(tmp_path / "c")
+    reference = sources / "data" / "organizations" / "reference.ttl"
+    reference.write_text(reference.read_text(encoding="utf-8").replace(
+        f'"{ENGLISH_NAME}"@en', f'"{ENGLISH_NAME} (C)"@en', 1), encoding="utf-8")
+    env = {**store.settings_env, "LODPUB_STORE_GSP_URL": ""}
+    done = run_cli("publish", "--root", str(sources), "--releases", str(releases), env=env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "through the SPARQL Update" in done.stdout
+    version = (releases / "current").resolve().name
+    wait_for(front, version)
+    assert served(front) == (version, ENGLISH_NAME + " (C)")
+    turtle = requests.get(front.url + "/doc/place/un-headquarters", headers={"Accept": "text/turtle"}, timeout=30)
+    assert turtle.status_code == 200 and "760 United Nations Plaza" in turtle.text  # the blank-node address
+
+
 def test_store_stopped_gives_503_then_the_front_end_recovers_by_itself(front, store):
     pid = front.process.pid
     version, name = served(front)
