@@ -96,6 +96,11 @@ def _evaluator_main(conn, store: str | None) -> None:
         conn.send("ready")
     except OSError:
         return
+    _in_big_stack(_serve_jobs, conn, stores, evaluate, EvaluationError)
+
+
+def _serve_jobs(conn, stores: dict, evaluate, evaluation_error) -> None:
+    """A job in, an answer out, until the pipe closes (on the evaluator's big-stack thread)."""
     while True:
         try:
             job = conn.recv()
@@ -107,12 +112,21 @@ def _evaluator_main(conn, store: str | None) -> None:
         limit = job.get("timeout") or 0
         if limit > 0:
             signal.alarm(int(limit) + ALARM_GRACE)
-        answer = _in_big_stack(evaluate, job, stores, EvaluationError)
+        answer = _answer(evaluate, job, stores, evaluation_error)
         signal.alarm(0)
         try:
             conn.send(answer)
         except (BrokenPipeError, OSError):
             return
+
+
+def _answer(evaluate, job, stores, evaluation_error) -> tuple:
+    try:
+        return ("ok", evaluate(job, stores))
+    except evaluation_error as error:
+        return ("error", error.status, error.title, error.detail, error.extra)
+    except Exception as error:  # never let one query end the evaluator's loop silently
+        return ("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {})
 
 
 #: seconds past the time limit after which an evaluator ends itself (if its worker could not)
@@ -133,30 +147,20 @@ def _die_with_parent() -> None:
         pass
 
 
-#: Oxigraph recurses over the query's structure: evaluate on a thread with a large stack
-#: (address space only; pages are used only by deep queries)
+#: Oxigraph recurses over the query's structure: evaluations run on a thread with a large stack
+#: (address space only; pages are used only by deep queries), one per evaluator process for its
+#: whole life (starting a thread with such a stack per query cost ~0.3 ms)
 STACK_MIB = 256
 
 
-def _in_big_stack(evaluate, job, stores, evaluation_error):
-    outcome: list = []
-
-    def run():
-        try:
-            outcome.append(("ok", evaluate(job, stores)))
-        except evaluation_error as error:
-            outcome.append(("error", error.status, error.title, error.detail, error.extra))
-        except BaseException as error:  # never let one query end the evaluator's loop silently
-            outcome.append(("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {}))
-
+def _in_big_stack(function, *args) -> None:
     previous = threading.stack_size(STACK_MIB << 20)
     try:
-        thread = threading.Thread(target=run, name="sparql-evaluation")
+        thread = threading.Thread(target=function, args=args, name="sparql-evaluation")
         thread.start()
     finally:
         threading.stack_size(previous)
     thread.join()
-    return outcome[0]
 
 
 class _Evaluator:
