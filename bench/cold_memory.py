@@ -70,19 +70,9 @@ def memory_by_role(pid: int) -> dict:
 class PssSampler(servers.RssSampler):
     """The peak of the tree's summed PSS, beside bench.servers' peak of summed RSS."""
 
-    def tree_rss(self) -> int:
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root] + root.children(recursive=True)
-        except psutil.Error:
-            return 0
-        total = 0
-        for p in procs:
-            try:
-                total += p.memory_full_info().pss
-            except psutil.Error:
-                pass
-        return total
+    @staticmethod
+    def measure(process: psutil.Process) -> int:
+        return process.memory_full_info().pss
 
 
 def cold_gets(server: servers.Ours, items: list[workload.Item], per_format: int, oracle: workload.Oracle) -> dict:

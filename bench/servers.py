@@ -46,10 +46,15 @@ class RssSampler(threading.Thread):
         total = 0
         for p in procs:
             try:
-                total += p.memory_info().rss
+                total += self.measure(p)
             except psutil.Error:
                 pass
         return total
+
+    @staticmethod
+    def measure(process: psutil.Process) -> int:
+        """The bytes of one process that count (resident set size)."""
+        return process.memory_info().rss
 
     def run(self):
         while not self._stop_event.is_set():
