@@ -216,15 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     root = generate.generate(work / "corpus", generate.SCALES[args.scale] if args.scale else args.meetings)
     report["generate_s"] = round(time.perf_counter() - started, 2)
     measure(report, args, root, work)
-    report["total_s"] = round(time.perf_counter() - started, 1)
-    report["loadavg_1min"] = {"min": min(run.LOADAVG), "max": max(run.LOADAVG),
-                              "mean": round(sum(run.LOADAVG) / len(run.LOADAVG), 2)}
-    markdown = table(report)
-    print("\n" + markdown)
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"remote-{scale}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    (args.results / f"remote-{scale}.md").write_text(markdown)
-    print(f"written: {args.results / f'remote-{scale}.md'} and .json (total {report['total_s']} s)")
+    run.write_report(report, table(report), args.results / f"remote-{scale}", started)
     return 0
 
 

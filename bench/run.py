@@ -423,16 +423,21 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001
             report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}
             print(f"{name} failed: {error}", flush=True)
+    write_report(report, tables(report), args.results / scale, started)
+    return 0
+
+
+def write_report(report: dict, markdown: str, stem: Path, started: float) -> None:
+    """Close a run's report (total time, load during the cells), print its tables and write them
+    with every raw figure to STEM.md and STEM.json."""
     report["total_s"] = round(time.perf_counter() - started, 1)
     report["loadavg_1min"] = {"min": min(LOADAVG, default=None), "max": max(LOADAVG, default=None),
                               "mean": round(sum(LOADAVG) / len(LOADAVG), 2) if LOADAVG else None}
-    markdown = tables(report)
     print("\n" + markdown)
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"{scale}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    (args.results / f"{scale}.md").write_text(markdown)
-    print(f"written: {args.results / (scale + '.md')} and .json (total {report['total_s']} s)")
-    return 0
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    stem.with_suffix(".md").write_text(markdown)
+    print(f"written: {stem.with_suffix('.md')} and .json (total {report['total_s']} s)")
 
 
 if __name__ == "__main__":
