@@ -36,7 +36,7 @@ blueprint = Blueprint("sparql", __name__)
 
 ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
 EXPOSED = ("ETag, Last-Modified, Link, Content-Location, Content-Language, Vary, Retry-After, "
-           "X-Result-Truncated, X-Result-Row-Limit")
+           "X-Result-Truncated, X-Result-Row-Limit, X-Release")
 SD_TYPES = (TURTLE, JSONLD, RDFXML, NTRIPLES)
 _RDFLIB_FORMATS = {TURTLE: "turtle", JSONLD: "json-ld", RDFXML: "xml", NTRIPLES: "nt"}
 FORMAT_CHOICES = (("json", "JSON"), ("xml", "XML"), ("csv", "CSV"), ("tsv", "TSV"),
@@ -226,6 +226,7 @@ def _answer(operation):
 def _finish(response, etag, pub, meta):
     response.headers["Vary"] = "Accept, Accept-Language" if response.mimetype == HTML else "Accept"
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    response.headers["X-Release"] = pub.version  # which release answered: for reproducible research
     if etag:
         response.headers["ETag"] = etag
         response.headers["Cache-Control"] = "public, max-age=60"

@@ -419,3 +419,16 @@ def test_head_is_get_without_a_body(server):
         assert head.status_code == get.status_code == 200
         assert head.headers["Content-Type"] == get.headers["Content-Type"]
         assert head.content == b""
+
+
+def test_every_answer_names_the_release_that_answered(server):
+    """`X-Release` lets a researcher record which data a result came from (fresh, cached, 304)."""
+    version = requests.get(server.url + "/health/ready", timeout=30).json()["release"]["version"]
+    url = server.url + "/sparql"
+    fresh = requests.get(url, params={"query": SELECT + " # release"})
+    again = requests.get(url, params={"query": SELECT + " # release"})
+    not_modified = requests.get(url, params={"query": SELECT}, headers={"If-None-Match": fresh.headers["ETag"]})
+    posted = requests.post(url, data=SELECT, headers={"Content-Type": "application/sparql-query"})
+    assert [r.status_code for r in (fresh, again, not_modified, posted)] == [200, 200, 304, 200]
+    assert {r.headers["X-Release"] for r in (fresh, again, not_modified, posted)} == {version}
+    assert "X-Release" in fresh.headers["Access-Control-Expose-Headers"]
