@@ -67,14 +67,6 @@ def memory_by_role(pid: int) -> dict:
     return out
 
 
-class PssSampler(servers.RssSampler):
-    """The peak of the tree's summed PSS, beside bench.servers' peak of summed RSS."""
-
-    @staticmethod
-    def measure(process: psutil.Process) -> int:
-        return process.memory_full_info().pss
-
-
 def cold_gets(server: servers.Ours, items: list[workload.Item], per_format: int, oracle: workload.Oracle) -> dict:
     """ms of each first GET, per format, each of a different meeting; a wrong answer stops the run."""
     timings: dict = {}
@@ -156,8 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"release": str(release), "env": env, "loadavg_before": os.getloadavg()}
     ours = servers.Ours(args.workdir, args.corpus, args.corpus / "releases", env=env)
     with ours:
-        pss = PssSampler(ours.process.pid, 0.5)
-        pss.start()
         report["ready_s"] = round(ours.start_seconds, 2)
         time.sleep(1.0)  # the evaluators warmed in the background at start-up
         report["memory_idle"] = memory_by_role(ours.process.pid)
@@ -168,14 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             report["profile"] = profiled_cold_gets(ours, crawl[3 * args.documents:], oracle, args.profile)
         report["sparql"] = sparql_cells(ours, mix, args.duration)
         report["memory_after_sparql"] = memory_by_role(ours.process.pid)
-        pss.stop()
-    report["peak_rss_mb"] = ours.peak_rss_mb
-    report["peak_pss_mb"] = round(pss.peak / 2**20, 1)
+    report["peak_rss_mb"], report["peak_pss_mb"] = ours.peak_rss_mb, ours.peak_pss_mb
     if args.oxigraph:
         with servers.Oxigraph(args.workdir, release / "dataset.nq.gz") as oxigraph:
             report["oxigraph_sparql"] = sparql_cells(oxigraph, mix, args.duration)
             report["oxigraph_memory"] = memory_by_role(oxigraph.process.pid)
-        report["oxigraph_peak_rss_mb"] = oxigraph.peak_rss_mb
+        report["oxigraph_peak_rss_mb"], report["oxigraph_peak_pss_mb"] = oxigraph.peak_rss_mb, oxigraph.peak_pss_mb
     report["loadavg_after"] = os.getloadavg()
     text = json.dumps(report, indent=1)
     print(text)

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     root = generate.generate(work / "corpus", generate.SCALES[args.scale] if args.scale else args.meetings)
     report["generate_s"] = round(time.perf_counter() - started, 2)
     measure(report, args, root, work)
-    run.write_report(report, table(report), args.results / f"remote-{scale}", started)
+    run.write_report(report, table, args.results / f"remote-{scale}", started)
     return 0
 
 

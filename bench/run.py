@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import driver, generate, profiling, servers, workload
@@ -242,7 +243,7 @@ def tables(report: dict) -> str:
              f"1-min load average during the cells {report['loadavg_1min']['min']:.1f}–{report['loadavg_1min']['max']:.1f} "
              f"(mean {report['loadavg_1min']['mean']}; {report['machine']['nproc']} CPUs, the driver included)",
              "",
-             "| server | load s | ready s | peak RSS MiB | SPARQL mix req/s (cells right) | docs mix req/s (cells right) | crawl req/s | errors |",
+             "| server | load s | ready s | peak RSS / PSS MiB | SPARQL mix req/s (cells right) | docs mix req/s (cells right) | crawl req/s | errors |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in order:
         s = report["servers"][name]
@@ -256,7 +257,7 @@ def tables(report: dict) -> str:
         def mix(m):
             return f"{m['rps']} ({m.get('cells_right', '?')}/{m['cells']})" if m else "—"
         lines.append(f"| {name} | {s.get('load_s') if s.get('load_s') is not None else '—'} | {s.get('ready_s')} | "
-                     f"{s.get('peak_rss_mb')} | {mix(sp)} | {mix(dc)} | {crawl['rps'] if crawl else '—'} | {errors} |")
+                     f"{s.get('peak_rss_mb')} / {s.get('peak_pss_mb', '—')} | {mix(sp)} | {mix(dc)} | {crawl['rps'] if crawl else '—'} | {errors} |")
     lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s). "
               "`crawl`: distinct meetings, each new to the server (ours: HTML page; SPARQL stores: CONSTRUCT, "
               "Turtle), no warm-up.", "",
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                         cold = [driver.Request("crawl", ours.base_url + i.doc_path, i.html_check,
                                                {"Accept": "text/html"}) for i in reversed(crawl_items)]
                         entry["profiles"].append(profile(ours, cold, args, args.results / f"profile-{scale}-crawl-html"))
-            entry["peak_rss_mb"] = ours.peak_rss_mb
+            entry["peak_rss_mb"], entry["peak_pss_mb"] = ours.peak_rss_mb, ours.peak_pss_mb
         except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
             report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
             print(f"lodpub failed: {error}", flush=True)
@@ -395,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.results.mkdir(parents=True, exist_ok=True)
                     entry["profiles"] = [profile(ours, requests_for(ours, items, set())["join-4-patterns"], args,
                                                  args.results / f"profile-{scale}-nocache-join-4-patterns")]
-            entry["peak_rss_mb"] = ours.peak_rss_mb
+            entry["peak_rss_mb"], entry["peak_pss_mb"] = ours.peak_rss_mb, ours.peak_pss_mb
         except Exception as error:  # noqa: BLE001
             report["servers"]["lodpub-nocache"] = {"error": f"{type(error).__name__}: {error}"}
             print(f"lodpub-nocache failed: {error}", flush=True)
@@ -419,20 +420,21 @@ def main(argv: list[str] | None = None) -> int:
                 entry = record(server, run_cells(server, requests_for(server, items, replayable), args, only))
                 if crawl:
                     entry["cells"]["crawl"] = crawl
-            entry["peak_rss_mb"] = server.peak_rss_mb
+            entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb
         except Exception as error:  # noqa: BLE001
             report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}
             print(f"{name} failed: {error}", flush=True)
-    write_report(report, tables(report), args.results / scale, started)
+    write_report(report, tables, args.results / scale, started)
     return 0
 
 
-def write_report(report: dict, markdown: str, stem: Path, started: float) -> None:
-    """Close a run's report (total time, load during the cells), print its tables and write them
-    with every raw figure to STEM.md and STEM.json."""
+def write_report(report: dict, render: Callable[[dict], str], stem: Path, started: float) -> None:
+    """Close a run's report (total time, load during the cells), print its tables (`render`
+    makes them from the closed report) and write them with every raw figure to STEM.md and STEM.json."""
     report["total_s"] = round(time.perf_counter() - started, 1)
     report["loadavg_1min"] = {"min": min(LOADAVG, default=None), "max": max(LOADAVG, default=None),
                               "mean": round(sum(LOADAVG) / len(LOADAVG), 2) if LOADAVG else None}
+    markdown = render(report)
     print("\n" + markdown)
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")

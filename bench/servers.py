@@ -1,8 +1,9 @@
 """The servers under test: ours and the anchors, each on 127.0.0.1, each in its own process group.
 
 Every server is a context manager: on exit its whole process group is terminated (then
-killed), whatever happened. A sampler thread records the peak RSS of the server's process
-tree while it runs.
+killed), whatever happened. Sampler threads record the peak of the summed RSS of the server's
+process tree while it runs (every 0.2 s), and the peak of its summed PSS (every second: RSS
+counts the pages that forked processes share once per process; PSS splits them among them).
 """
 from __future__ import annotations
 
@@ -65,6 +66,17 @@ class RssSampler(threading.Thread):
         self._stop_event.set()
 
 
+class PssSampler(RssSampler):
+    """The peak of the tree's summed PSS (proportional set size)."""
+
+    def __init__(self, pid: int, interval: float = 1.0):
+        super().__init__(pid, interval)
+
+    @staticmethod
+    def measure(process: psutil.Process) -> int:
+        return process.memory_full_info().pss
+
+
 class Server:
     """A process started in a new session (own process group), stopped with the whole group."""
 
@@ -76,6 +88,7 @@ class Server:
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.sampler: RssSampler | None = None
+        self.pss_sampler: PssSampler | None = None
         self.load_seconds: float | None = None   # loading the data into this server's store
         self.start_seconds: float | None = None  # process start until it answers
         self.log = workdir / f"{self.name}.log"
@@ -89,8 +102,7 @@ class Server:
         out = self.log.open("ab")
         self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                         env={**os.environ, **(env or {})}, start_new_session=True)
-        self.sampler = RssSampler(self.process.pid)
-        self.sampler.start()
+        self._start_samplers()
 
     def wait_http(self, path: str, seconds: float = 120.0) -> None:
         started = time.perf_counter()
@@ -113,10 +125,16 @@ class Server:
     def start(self) -> None:
         raise NotImplementedError
 
+    def _start_samplers(self) -> None:
+        self.sampler, self.pss_sampler = RssSampler(self.process.pid), PssSampler(self.process.pid)
+        self.sampler.start()
+        self.pss_sampler.start()
+
     def stop(self) -> None:
-        if self.sampler:
-            self.sampler.peak = max(self.sampler.peak, self.sampler.tree_rss())
-            self.sampler.stop()
+        for sampler in (self.sampler, self.pss_sampler):
+            if sampler:
+                sampler.peak = max(sampler.peak, sampler.tree_rss())
+                sampler.stop()
         if self.process and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -131,6 +149,10 @@ class Server:
     @property
     def peak_rss_mb(self) -> float | None:
         return round(self.sampler.peak / 2**20, 1) if self.sampler else None
+
+    @property
+    def peak_pss_mb(self) -> float | None:
+        return round(self.pss_sampler.peak / 2**20, 1) if self.pss_sampler else None
 
     def __enter__(self):
         try:
@@ -225,8 +247,7 @@ class Virtuoso(Server):
             self.store.start()
         finally:  # stopped with its process group by Server.stop, even if it never answered
             self.process = self.store.process
-        self.sampler = RssSampler(self.process.pid)
-        self.sampler.start()
+        self._start_samplers()
         self.start_seconds = time.perf_counter() - started
         if self.nquads is not None:
             self.bulk_load(d / "load")

@@ -130,3 +130,15 @@ def test_remote_overhead_ratios():
     assert remote_overhead.ratio(None, cell(100)) == "—"
     front, direct = {"a": cell(50), "b": cell(200)}, {"a": cell(100), "b": cell(100)}
     assert remote_overhead.geometric_ratio(front, direct, ["a", "b", "c"]) == "1.00"
+
+
+def test_a_run_report_is_closed_before_its_tables_are_made(tmp_path):
+    """The tables name the run's load average and total time, which write_report adds."""
+    from bench import run
+    report = json.loads((PROJECT / "bench/results/real.json").read_text(encoding="utf-8"))
+    del report["loadavg_1min"], report["total_s"]
+    run.LOADAVG[:] = [1.5, 2.5]
+    run.write_report(report, run.tables, tmp_path / "real", started=0.0)
+    written = json.loads((tmp_path / "real.json").read_text(encoding="utf-8"))
+    assert written["loadavg_1min"] == {"min": 1.5, "max": 2.5, "mean": 2.0}
+    assert "1-min load average during the cells 1.5–2.5 (mean 2.0;" in (tmp_path / "real.md").read_text(encoding="utf-8")
