@@ -20,10 +20,6 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or from_environment()
     app = Flask(__name__)
-    if settings.trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_AS_ASCII=False)
     app.json.ensure_ascii = False
     app.extensions["lodpub.settings"] = settings
@@ -45,6 +41,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(ReleaseError, _no_release)
     app.register_error_handler(Exception, _unexpected_error)
+    from .response_cache import ResponseCache
+    app.wsgi_app = ResponseCache(app.wsgi_app, app.extensions["lodpub.publisher"], settings.response_cache_bytes)
+    if settings.trusted_proxies:  # outside the response cache, which keys on the host and scheme it fixes
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
 
 

@@ -34,6 +34,10 @@ class Settings:
     sparql_evaluators: int = 2
     sparql_memory_mb: int = 2048
     sparql_cache_bytes: int = 32 << 20
+    #: Whole responses (documents, their 303s, SPARQL answers when the result cache is on) kept
+    #: per worker and release and answered without entering Flask (bytes, 0 = off;
+    #: server/response_cache.py).
+    response_cache_bytes: int = 64 << 20
     #: Reverse proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     trusted_proxies: int = 0
     #: SHACL engine of validate/build: "auto" (pyshacl-turbo when it can, else pySHACL), "pyshacl"

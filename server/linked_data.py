@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 
-from . import documents, html_pages, i18n, jsonld, representations
+from . import documents, html_pages, i18n, jsonld, representations, response_cache
 from .lru import LRU
 from .app import content_security_policy, error_response, publication, settings
 from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, choose_format, jsonld_profile
@@ -241,6 +241,7 @@ def _links(target: Target) -> str:
 # --- HTTP plumbing ------------------------------------------------------------------------
 
 def _send(rep: representations.Representation, vary: list[str]):
+    response_cache.keep()
     pub = publication()
     gzip_ok = rep.gzipped is not None and request.accept_encodings["gzip"] > 0
     response = current_app.response_class(rep.gzipped if gzip_ok else rep.body, status=200)
@@ -259,6 +260,7 @@ def _send(rep: representations.Representation, vary: list[str]):
 
 
 def _see_other(path: str):
+    response_cache.keep()
     query = request.query_string.decode("latin-1")
     response = current_app.response_class(status=303)
     response.headers["Location"] = path + (f"?{query}" if query else "")

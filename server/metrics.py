@@ -23,6 +23,8 @@ from prometheus_client import (
 blueprint = Blueprint("metrics", __name__)
 
 UNMATCHED = "unmatched"
+#: the WSGI environ key where the URL rule a request matched is left (for server/response_cache.py)
+ROUTE_KEY = "lodpub.route"
 _METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 
 REQUESTS = Counter("lodpub_http_requests_total", "HTTP requests answered, by URL rule, method and status.",
@@ -65,16 +67,22 @@ def _start() -> None:
 
 
 def _count(response: Response) -> Response:
-    rule = route()
-    method = request.method if request.method in _METHODS else "other"
-    REQUESTS.labels(rule, method, str(response.status_code)).inc()
+    rule = request.environ[ROUTE_KEY] = route()
     started = g.get("metrics_started")
-    if started is not None:
-        DURATION.labels(rule).observe(time.perf_counter() - started)
     publication = g.get("publication")
-    if publication is not None:
-        _report_release(publication.version)
+    count(rule, request.method, response.status_code,
+          time.perf_counter() - started if started is not None else None,
+          publication.version if publication is not None else None)
     return response
+
+
+def count(rule: str, method: str, status: int, seconds: float | None, version: str | None) -> None:
+    """Count one request answered (by the app, or by the response cache in front of it)."""
+    REQUESTS.labels(rule, method if method in _METHODS else "other", str(status)).inc()
+    if seconds is not None:
+        DURATION.labels(rule).observe(seconds)
+    if version is not None:
+        _report_release(version)
 
 
 def _report_release(version: str) -> None:

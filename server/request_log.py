@@ -33,12 +33,26 @@ def install(app: Flask, enabled: bool) -> None:
         _configure_logger()
 
 
+def enabled() -> bool:
+    return any(getattr(h, "lodpub_access", False) for h in log.handlers)
+
+
 def request_id() -> str:
     """This request's id (the client's X-Request-Id if sane, else generated)."""
     if "request_id" not in g:
-        given = request.headers.get(HEADER, "")
-        g.request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get(HEADER, ""))
     return g.request_id
+
+
+def request_id_from(given: str) -> str:
+    return given if _SANE_ID.match(given) else uuid.uuid4().hex
+
+
+def write(fields: dict) -> None:
+    """The log line of one request: its time, `fields`, and the worker's pid."""
+    line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            **fields, "pid": os.getpid()}
+    log.info(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
 
 
 def _configure_logger() -> None:
@@ -65,7 +79,7 @@ def _finish(response: Response) -> Response:
 
 def _finish_logged(response: Response) -> Response:
     _finish(response)
-    log.info(json.dumps(entry(response), ensure_ascii=False, separators=(",", ":")))
+    write(entry(response))
     return response
 
 
@@ -74,7 +88,6 @@ def entry(response: Response) -> dict:
     started = g.get("log_started")
     publication = g.get("publication")
     return {
-        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": request.method,
         "path": request.path,
         "route": route(),
@@ -85,5 +98,4 @@ def entry(response: Response) -> dict:
         "release": publication.version if publication is not None else None,
         "user_agent": request.headers.get("User-Agent"),
         "request_id": request_id(),
-        "pid": os.getpid(),  # the gunicorn worker that answered
     }

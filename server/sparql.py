@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import search_service
-from . import metrics, query_limits
+from . import metrics, query_limits, response_cache
 from .app import error_response, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
@@ -216,6 +216,8 @@ def _answer(operation):
     else:
         response = current_app.response_class(body, status=200)
         response.headers["Content-Type"] = content_type(media_type)
+    if cacheable and query_limits.CACHE_BYTES > 0:
+        response_cache.keep()  # the same for every identical GET in this release
     if meta["truncated"]:
         response.headers["X-Result-Truncated"] = "true"
         response.headers["X-Result-Row-Limit"] = str(s.max_result_rows)
@@ -260,6 +262,7 @@ def _no_query(format_param):
         return _finish(current_app.response_class(status=304), etag, pub, {})
     response = current_app.response_class(body, status=200)
     response.headers["Content-Type"] = content_type(media_type)
+    response_cache.keep()
     return _finish(response, etag, pub, {})
 
 

@@ -1,0 +1,112 @@
+"""Whole responses, kept per release and per worker, answered without entering Flask.
+
+A document, the 303 that leads to it and a SPARQL answer are the same for every request that
+asks the same thing within one release (their ETags say so). A view marks such a response with
+`keep()`; this WSGI middleware then keeps its status, headers and body, keyed by everything the
+answer depends on (method, scheme, host, path and query string, and the Accept,
+Accept-Language and Accept-Encoding headers), and answers the next identical request itself.
+Only what belongs to each request is added again: the request id, the access-log line and the
+metrics. Flask's routing, negotiation and hooks are skipped, and they are most of the cost of a
+small answer.
+
+Conditional and range requests, and requests with credentials or cookies, always go to the app.
+The cache of a release is memoised on its publication, so a new release starts empty. Its size
+is `LODPUB_RESPONSE_CACHE_BYTES` per worker (0: off).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from flask import request
+from werkzeug.wsgi import get_path_info
+
+from . import metrics, request_log
+from .lru import LRU
+from .publication import Publisher
+
+KEEP = "lodpub.keep"
+_CACHEABLE_STATUS = ("200 ", "303 ")
+#: requests whose answer is not the same for everyone, or not the whole representation
+_BYPASS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
+           "HTTP_IF_RANGE", "HTTP_RANGE", "HTTP_AUTHORIZATION", "HTTP_COOKIE")
+_KEYED = ("wsgi.url_scheme", "HTTP_HOST", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
+          "HTTP_ACCEPT", "HTTP_ACCEPT_LANGUAGE", "HTTP_ACCEPT_ENCODING")
+
+
+def keep() -> None:
+    """Mark this request's response as the same for every identical request in this release."""
+    request.environ[KEEP] = True
+
+
+class _Kept:
+    __slots__ = ("status", "headers", "body", "route", "length")
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes, route: str):
+        self.status, self.headers, self.body, self.route = status, headers, body, route
+        self.length = next((int(v) for n, v in headers if n.lower() == "content-length"), len(body))
+
+
+class ResponseCache:
+    """WSGI middleware in front of the Flask app (inside any ProxyFix, which fixes the host and
+    scheme it keys on)."""
+
+    def __init__(self, app: Callable, publisher: Publisher, max_bytes: int):
+        self.app, self.publisher, self.max_bytes = app, publisher, max_bytes
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if self.max_bytes <= 0 or method not in ("GET", "HEAD") or any(h in environ for h in _BYPASS):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        try:
+            publication = self.publisher.current()
+        except Exception:  # no release, store down: the app answers that
+            return self.app(environ, start_response)
+        cache = publication.memo(("lru", "responses"), lambda: LRU(self.max_bytes, lambda kept: len(kept.body) + 512))
+        key = (method, *(environ.get(name) for name in _KEYED))
+        kept = cache.get(key, lambda: None)
+        if kept is not None:
+            return self._replay(kept, environ, start_response, started, publication.version)
+        return self._answer_and_keep(environ, start_response, cache, key)
+
+    def _answer_and_keep(self, environ, start_response, cache: LRU, key: tuple):
+        answered: list = []
+
+        def capture(status, headers, exc_info=None):
+            answered[:] = [status, headers, exc_info]
+            return _no_write
+
+        body = self.app(environ, capture)
+        status, headers, exc_info = answered
+        if not environ.get(KEEP) or not status.startswith(_CACHEABLE_STATUS) or exc_info is not None:
+            start_response(status, headers, exc_info)
+            return body
+        try:
+            content = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        own = [(name, value) for name, value in headers if name.lower() != "x-request-id"]
+        cache.put(key, _Kept(status, own, content, environ.get(metrics.ROUTE_KEY, metrics.UNMATCHED)))
+        start_response(status, headers)
+        return [content]
+
+    @staticmethod
+    def _replay(kept: _Kept, environ: dict, start_response: Callable, started: float, version: str):
+        request_id = request_log.request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        start_response(kept.status, [*kept.headers, (request_log.HEADER, request_id)])
+        method, status = environ["REQUEST_METHOD"], int(kept.status[:3])
+        seconds = time.perf_counter() - started
+        metrics.count(kept.route, method, status, seconds, version)
+        if request_log.enabled():
+            request_log.write({
+                "method": method, "path": get_path_info(environ), "route": kept.route, "status": status,
+                "duration_ms": round(seconds * 1000, 3), "bytes": kept.length,
+                "client": environ.get("REMOTE_ADDR"), "release": version,
+                "user_agent": environ.get("HTTP_USER_AGENT"), "request_id": request_id, "cached": True})
+        return [kept.body] if method == "GET" else []
+
+
+def _no_write(data: bytes) -> None:
+    raise RuntimeError("write() is not supported behind the response cache")
