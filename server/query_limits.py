@@ -215,7 +215,8 @@ class EvaluatorPool:
     def _ctx(self):
         if self._context is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["server.sparql_results", "server.jsonld", "pyoxigraph"])
+            # not server.jsonld (pyld, 13 MiB in every evaluator): imported by the first JSON-LD graph answer
+            context.set_forkserver_preload(["server.sparql_results", "pyoxigraph"])
             self._context = context
         return self._context
 
