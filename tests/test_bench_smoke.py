@@ -142,3 +142,16 @@ def test_a_run_report_is_closed_before_its_tables_are_made(tmp_path):
     written = json.loads((tmp_path / "real.json").read_text(encoding="utf-8"))
     assert written["loadavg_1min"] == {"min": 1.5, "max": 2.5, "mean": 2.0}
     assert "1-min load average during the cells 1.5–2.5 (mean 2.0;" in (tmp_path / "real.md").read_text(encoding="utf-8")
+
+
+def test_the_targets_table_is_computed_from_the_runs_figures():
+    from bench import targets
+    report = json.loads((PROJECT / "bench/results/real.json").read_text(encoding="utf-8"))
+    cells = report["servers"]
+    expected = round(cells["lodpub-nocache"]["cells"]["ask"]["rps"] / cells["virtuoso"]["cells"]["ask"]["rps"], 2)
+    assert targets.ratios(report, "lodpub-nocache", "virtuoso", ["ask"]) == {"ask": expected}
+    cells["virtuoso"]["cells"]["ask"]["wrong"] = 1  # a wrong answer is never a ratio
+    assert targets.ratios(report, "lodpub-nocache", "virtuoso", ["ask"]) == {"ask": None}
+    table = targets.table({"real": report})
+    assert table.count("\n") == 2 + len(targets.rows({"real": report}))
+    assert "| uncached ≥ 1× Virtuoso, light | real |" in table
