@@ -123,46 +123,66 @@ class _Connection:
         return status, response_headers, body
 
 
-async def _worker(requests: list[Request], result: Result, deadline: float, timeout: float, turns):
-    url = urlsplit(requests[0].url)
-    connection = _Connection(url.hostname, url.port or 80)
-    try:
-        while time.perf_counter() < deadline:
-            request = requests[next(turns) % len(requests)]  # shared round-robin over the list
-            parts = urlsplit(request.url)
-            target = parts.path + ("?" + parts.query if parts.query else "")
-            started = time.perf_counter()
-            try:
-                status, headers, body = await asyncio.wait_for(connection.request(target, request.headers), timeout)
-            except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ValueError, IndexError) as error:
-                connection.close()
-                result.failed += 1
-                result.first_problem = result.first_problem or f"{request.name}: {type(error).__name__} {error}"
-                await asyncio.sleep(0.01)
-                continue
-            elapsed = time.perf_counter() - started
-            problem = request.judge(status, headers, body)
-            if problem is None:
-                result.ok += 1
-                result.latencies.append(elapsed)
-            else:
-                result.wrong += 1
-                result.first_problem = result.first_problem or f"{request.name}: {problem}"
-    finally:
-        connection.close()
+async def _worker(requests: list[Request], result: Result, deadline: float, timeout: float, turns,
+                  connection: _Connection):
+    while time.perf_counter() < deadline:
+        request = requests[next(turns) % len(requests)]  # shared round-robin over the list
+        parts = urlsplit(request.url)
+        target = parts.path + ("?" + parts.query if parts.query else "")
+        started = time.perf_counter()
+        try:
+            status, headers, body = await asyncio.wait_for(connection.request(target, request.headers), timeout)
+        except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ValueError, IndexError) as error:
+            connection.close()
+            result.failed += 1
+            result.first_problem = result.first_problem or f"{request.name}: {type(error).__name__} {error}"
+            await asyncio.sleep(0.01)
+            continue
+        elapsed = time.perf_counter() - started
+        problem = request.judge(status, headers, body)
+        if problem is None:
+            result.ok += 1
+            result.latencies.append(elapsed)
+        else:
+            result.wrong += 1
+            result.first_problem = result.first_problem or f"{request.name}: {problem}"
+
+
+#: seconds between opening one connection and the next: a burst of connects lets one gunicorn
+#: worker (of several sharing the listening socket) accept them all on a 2-core machine where
+#: the driver competes for the cores, and that cell then measures one worker. Opened one by one
+#: while the earlier ones are busy, they spread as many clients' connections would.
+STAGGER = 0.002
+
+
+async def _staggered(requests, result, deadline, timeout, turns, connections):
+    tasks = []
+    for connection in connections:
+        tasks.append(asyncio.ensure_future(_worker(requests, result, deadline, timeout, turns, connection)))
+        if connection.writer is None:
+            await asyncio.sleep(STAGGER)
+    await asyncio.gather(*tasks)
 
 
 async def _run(requests, concurrency, duration, timeout, warmup, name):
+    """The warm-up opens the connections (staggered) and the measured run keeps them."""
     turns = itertools.count()
-    if warmup > 0:
-        await asyncio.gather(*(_worker(requests, Result("warmup", warmup), time.perf_counter() + warmup, timeout, turns)
-                               for _ in range(concurrency)))
-    result = Result(name or (requests[0].name if len(requests) == 1 else "+".join(r.name for r in requests)), duration)
-    started = time.perf_counter()
-    await asyncio.gather(*(_worker(requests, result, started + duration, timeout, turns) for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - started
-    return result
+    url = urlsplit(requests[0].url)
+    connections = [_Connection(url.hostname, url.port or 80) for _ in range(concurrency)]
+    try:
+        if warmup > 0:
+            await _staggered(requests, Result("warmup", warmup), time.perf_counter() + warmup, timeout, turns,
+                             connections)
+        result = Result(name or (requests[0].name if len(requests) == 1 else "+".join(r.name for r in requests)),
+                        duration)
+        started = time.perf_counter()
+        await _staggered(requests, result, started + duration, timeout, turns, connections)
+        result.seconds = time.perf_counter() - started
+        return result
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def run(requests: list[Request], concurrency: int = 8, duration: float = 5.0, timeout: float = 10.0,
