@@ -77,6 +77,18 @@ class PssSampler(RssSampler):
         return process.memory_full_info().pss
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_servers_on_sigterm() -> None:
+    """A benchmark stopped with SIGTERM (kill, timeout) unwinds like one stopped with Ctrl-C, so
+    that every server's `with` block stops its process group instead of leaving it running."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
 class Server:
     """A process started in a new session (own process group), stopped with the whole group."""
 
@@ -155,6 +167,7 @@ class Server:
         return round(self.pss_sampler.peak / 2**20, 1) if self.pss_sampler else None
 
     def __enter__(self):
+        _stop_servers_on_sigterm()
         try:
             self.start()
         except BaseException:
