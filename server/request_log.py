@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import Flask, Response, g, request
+from werkzeug.wsgi import get_path_info
 
 from .metrics import route
 
@@ -48,10 +49,25 @@ def request_id_from(given: str) -> str:
     return given if _SANE_ID.match(given) else uuid.uuid4().hex
 
 
-def write(fields: dict) -> None:
-    """The log line of one request: its time, `fields`, and the worker's pid."""
-    line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            **fields, "pid": os.getpid()}
+def write(environ: dict, *, route: str, status: int, seconds: float | None, nbytes: int | None,
+          release: str | None, request_id: str, **extra) -> None:
+    """The log line of one request, answered by the app or by the response cache in front of it
+    (`extra`: e.g. cached=True)."""
+    line = {
+        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "method": environ.get("REQUEST_METHOD"),
+        "path": "/" + get_path_info(environ).lstrip("/"),
+        "route": route,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3) if seconds is not None else None,
+        "bytes": nbytes,
+        "client": environ.get("REMOTE_ADDR"),
+        "release": release,
+        "user_agent": environ.get("HTTP_USER_AGENT"),
+        "request_id": request_id,
+        **extra,
+        "pid": os.getpid(),  # the gunicorn worker that answered
+    }
     log.info(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
 
 
@@ -79,23 +95,10 @@ def _finish(response: Response) -> Response:
 
 def _finish_logged(response: Response) -> Response:
     _finish(response)
-    write(entry(response))
-    return response
-
-
-def entry(response: Response) -> dict:
-    """The fields of the log line for this request and its response."""
     started = g.get("log_started")
     publication = g.get("publication")
-    return {
-        "method": request.method,
-        "path": request.path,
-        "route": route(),
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3) if started is not None else None,
-        "bytes": response.content_length,
-        "client": request.remote_addr,
-        "release": publication.version if publication is not None else None,
-        "user_agent": request.headers.get("User-Agent"),
-        "request_id": request_id(),
-    }
+    write(request.environ, route=route(), status=response.status_code,
+          seconds=time.perf_counter() - started if started is not None else None,
+          nbytes=response.content_length, release=publication.version if publication is not None else None,
+          request_id=request_id())
+    return response

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable
 
 from flask import request
-from werkzeug.wsgi import get_path_info
 
 from . import metrics, request_log
 from .lru import LRU
@@ -100,11 +99,8 @@ class ResponseCache:
         seconds = time.perf_counter() - started
         metrics.count(kept.route, method, status, seconds, version)
         if request_log.enabled():
-            request_log.write({
-                "method": method, "path": get_path_info(environ), "route": kept.route, "status": status,
-                "duration_ms": round(seconds * 1000, 3), "bytes": kept.length,
-                "client": environ.get("REMOTE_ADDR"), "release": version,
-                "user_agent": environ.get("HTTP_USER_AGENT"), "request_id": request_id, "cached": True})
+            request_log.write(environ, route=kept.route, status=status, seconds=seconds, nbytes=kept.length,
+                              release=version, request_id=request_id, cached=True)
         return [kept.body] if method == "GET" else []
 
 
