@@ -34,17 +34,17 @@ SPARQL_CELLS = ("describe-meeting", "labels-ar", "ask", "join-4-patterns", "coun
 
 
 def role(process: psutil.Process) -> str:
-    """master / worker / forkserver / evaluator / helper, from the command lines of the process
-    and its parent (evaluators are forked by the forkserver and keep its command line)."""
+    """master / worker / supervisor / evaluator / helper, from the command lines of the process
+    and its parent (evaluators are forked by the supervisor and keep its command line)."""
     try:
         cmdline = " ".join(process.cmdline())
         parent = " ".join(process.parent().cmdline()) if process.parent() else ""
     except psutil.Error:
         return "gone"
-    if "forkserver" in cmdline:
-        return "evaluator" if "forkserver" in parent else "forkserver"
+    if "server.evaluators" in cmdline:
+        return "evaluator" if "server.evaluators" in parent else "supervisor"
     if "multiprocessing" in cmdline:
-        return "helper"  # resource tracker
+        return "helper"
     return "worker" if " serve " in parent + " " else "master"
 
 

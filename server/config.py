@@ -24,13 +24,12 @@ class Settings:
     query_timeout: float = 5.0
     max_result_rows: int = 10000
     max_request_bytes: int = 1_000_000
-    #: (at most half of the 2 workers × 2 evaluators: one client cannot hold them all)
-    max_concurrent_queries_per_client: int = 2
-    #: SPARQL evaluator processes per gunicorn worker (at most: one is kept started, the others
-    #: start on demand and stop when idle; 2 workers x 2 keeps both cores of a small machine
-    #: busy, and each one holds its own store handle), their address-space cap (MiB, 0 = none)
-    #: and the per-worker result cache (bytes, 0 = off). Read by query_limits at import, in the
-    #: workers and in the evaluator processes alike, so they come from the environment.
+    #: (half of the server's evaluators: one client cannot hold them all)
+    max_concurrent_queries_per_client: int = 1
+    #: SPARQL evaluator processes of the whole server, shared by its workers (server/evaluators.py;
+    #: one per core keeps a small machine busy, and each holds its own store handle), their
+    #: address-space cap (MiB, 0 = none) and the per-worker result cache (bytes, 0 = off). Read
+    #: in the workers and in the evaluator processes alike, so they come from the environment.
     sparql_evaluators: int = 2
     sparql_memory_mb: int = 2048
     sparql_cache_bytes: int = 32 << 20

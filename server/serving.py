@@ -17,6 +17,8 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 from .config import Settings
+from .evaluators import Pool
+from .release import STORE_DIR
 
 log = logging.getLogger("lodpub")
 
@@ -117,6 +119,20 @@ def _remove_metrics_dir(server) -> None:
 
 def serve(settings: Settings) -> int:
     _fresh_metrics_dir()
-    print(f"serving on http://{settings.host}:{settings.port}/ ({settings.workers} workers)", file=sys.stderr)
-    LodpubServer(settings).run()
+    evaluators = _start_evaluators(settings)
+    print(f"serving on http://{settings.host}:{settings.port}/ ({settings.workers} workers, "
+          f"{settings.sparql_evaluators} SPARQL evaluators)", file=sys.stderr)
+    try:
+        LodpubServer(settings).run()
+    finally:
+        evaluators.stop()
     return 0
+
+
+def _start_evaluators(settings: Settings) -> Pool:
+    """The SPARQL evaluator pool of the whole server, started before gunicorn forks its workers
+    (they find it by its socket in the environment); its evaluators open the current embedded
+    store at once, so that the first query does not wait for it."""
+    current = settings.releases / "current"
+    store = current.resolve() / STORE_DIR if not settings.remote_store and current.exists() else None
+    return Pool.start(settings.sparql_evaluators, str(store) if store and store.is_dir() else None)

@@ -2,7 +2,8 @@
 
 - request parsing and content negotiation: sparql_protocol
 - evaluation and result formats: sparql_results (run in evaluator processes)
-- time limit, row cap, per-client limit, result cache: query_limits
+- evaluation in killable processes, with the time limit: evaluators
+- row cap: sparql_results; per-client limit, result cache: query_limits
 - the service description: service_description
 See docs/sparql.md for the behaviour, status codes and choices.
 """
@@ -19,7 +20,7 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import search_service
-from . import metrics, query_limits, response_cache
+from . import evaluators, metrics, query_limits, response_cache
 from .app import error_response, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
@@ -45,8 +46,6 @@ FORMAT_CHOICES = (("json", "JSON"), ("xml", "XML"), ("csv", "CSV"), ("tsv", "TSV
 
 @blueprint.route("/sparql", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
 def endpoint():
-    # the first /sparql request of a worker starts its evaluators
-    query_limits.warm_up_once(_store_spec(publication()))
     if request.method == "OPTIONS":
         return _preflight()
     limit = settings().max_request_bytes
@@ -174,27 +173,27 @@ def _answer(operation):
         limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
         try:
             with limiter.slot(request.remote_addr or "unknown"):
-                answer = query_limits.pool().run(job, s.query_timeout)
+                answer = evaluators.run(job, s.query_timeout)
         except query_limits.TooManyQueries:
             return _problem(429, "Too Many Requests",
                             f"You already have {s.max_concurrent_queries_per_client} queries running; wait for "
                             "one to finish before sending another.", retry_after=1,
                             limit=s.max_concurrent_queries_per_client)
-        except query_limits.QueryTimeout:
+        except evaluators.QueryTimeout:
             metrics.sparql_timeout()
             return _problem(503, "Query timed out",
                             f"The query ran longer than this endpoint's time limit of {s.query_timeout:g} seconds "
                             "and was stopped. Narrow it down (a LIMIT, more specific patterns) and try again.",
                             time_limit_seconds=s.query_timeout)
-        except query_limits.ServerBusy:
+        except evaluators.ServerBusy:
             return _problem(503, "Server busy",
                             "Every query evaluator stayed busy for the whole time limit; try again shortly.",
                             retry_after=2)
-        except query_limits.EvaluatorFailed:
+        except evaluators.EvaluatorFailed:
             return _problem(503, "Query evaluation failed",
                             "The process evaluating the query stopped before answering, most likely because the "
-                            f"query needed more than the memory limit of {query_limits.MEMORY_MB} MiB. "
-                            "Narrow it down and try again.", memory_limit_mib=query_limits.MEMORY_MB)
+                            f"query needed more than the memory limit of {s.sparql_memory_mb} MiB. "
+                            "Narrow it down and try again.", memory_limit_mib=s.sparql_memory_mb)
         if answer[0] == "error":
             _, status, title, detail, extra = answer
             if status == 503:  # a remote store stopped the query at the limit, or did not answer

@@ -1,0 +1,124 @@
+"""The SPARQL evaluator pool (server/evaluators.py): real supervisor and evaluator processes on
+the session's release; the limits as seen over HTTP are in test_sparql_limits."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from server import evaluators
+from server.release import STORE_DIR
+
+from .conftest import LiveServer
+from .test_sparql_limits import RUNAWAY
+
+ASK = "ASK { ?s ?p ?o }"
+
+
+def _job(built, query: str, timeout: float) -> dict:
+    return {"store": str(built.path / STORE_DIR), "release": str(built.path), "query": query,
+            "base": "https://w3id.org/un-meetings/", "default_graphs": [], "named_graphs": [], "union": True,
+            "media_type": "application/sparql-results+json", "max_rows": 100, "timeout": timeout,
+            "jsonld_profile": "compacted", "link": "urn:x", "base_prefixes": {}}
+
+
+def _evaluators_of(supervisor_pid: int) -> list[int]:
+    return [child.pid for child in psutil.Process(supervisor_pid).children()]
+
+
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def pool(built):
+    started = evaluators.Pool.start(2, str(built.path / STORE_DIR), keep_environment=False)
+    yield started
+    started.stop()
+
+
+def test_an_evaluator_answers_in_the_standard_format(built, pool):
+    kind, answer = evaluators.run(_job(built, ASK, 5), 5, pool=pool.path)
+    assert kind == "ok"
+    assert json.loads(answer["body"]) == {"head": {}, "boolean": True}
+
+
+def test_at_the_time_limit_the_evaluator_is_killed_and_replaced(built, pool):
+    before = _evaluators_of(pool.process.pid)
+    assert len(before) == 2
+    started = time.monotonic()
+    with pytest.raises(evaluators.QueryTimeout):
+        evaluators.run(_job(built, RUNAWAY, 1), 1, pool=pool.path)
+    assert 0.9 < time.monotonic() - started < 3
+    # exactly one of the two was killed (the one running the query), and it was replaced
+    assert _wait_for(lambda: len(set(_evaluators_of(pool.process.pid)) - set(before)) == 1
+                     and len(_evaluators_of(pool.process.pid)) == 2)
+    assert evaluators.run(_job(built, ASK, 5), 5, pool=pool.path)[0] == "ok"
+
+
+def test_a_query_that_finds_every_evaluator_busy_is_refused_and_withdrawn(built):
+    one = evaluators.Pool.start(1, str(built.path / STORE_DIR), keep_environment=False)
+    try:
+        outcome = {}
+        runaway = threading.Thread(target=lambda: outcome.setdefault("runaway", _outcome(
+            lambda: evaluators.run(_job(built, RUNAWAY, 3), 3, pool=one.path))))
+        runaway.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        with pytest.raises(evaluators.ServerBusy):  # a query that would run for 3 s, were it taken
+            evaluators.run(_job(built, RUNAWAY, 3), 0.5, pool=one.path)
+        assert time.monotonic() - started < 1.5
+        runaway.join()
+        assert outcome["runaway"] == "QueryTimeout"
+        # the withdrawn query is never evaluated: the replacement evaluator answers at once
+        assert _wait_for(lambda: len(_evaluators_of(one.process.pid)) == 1)
+        started = time.monotonic()
+        assert evaluators.run(_job(built, ASK, 5), 5, pool=one.path)[0] == "ok"
+        assert time.monotonic() - started < 1.0
+    finally:
+        one.stop()
+
+
+def _outcome(call) -> str:
+    try:
+        call()
+    except Exception as error:
+        return type(error).__name__
+    return "answered"
+
+
+def test_stopping_the_pool_ends_every_evaluator_and_removes_its_socket(built):
+    started = evaluators.Pool.start(2, str(built.path / STORE_DIR), keep_environment=False)
+    processes = [psutil.Process(started.process.pid)] + [psutil.Process(p) for p in _evaluators_of(started.process.pid)]
+    started.stop()
+    assert _wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes))
+    assert not Path(started.folder).exists()
+
+
+def test_a_server_has_one_pool_for_all_its_workers(built, settings):
+    server = LiveServer(settings, workers=3)
+    try:
+        tree = psutil.Process(server.process.pid).children(recursive=True)
+        supervisors = [p for p in tree if "server.evaluators" in " ".join(p.cmdline())
+                       and p.parent().pid not in {q.pid for q in tree if "server.evaluators" in " ".join(q.cmdline())}]
+        assert len(supervisors) == 1
+        assert len(_evaluators_of(supervisors[0].pid)) == settings.sparql_evaluators
+        answers = [requests.get(server.url + "/sparql", params={"query": f"{ASK} # {i}"}, timeout=30) for i in range(6)]
+        assert [a.json()["boolean"] for a in answers] == [True] * 6
+        command = supervisors[0].cmdline()  # python -m server.evaluators SOCKET SIZE STORE
+        folder = Path(command[command.index("server.evaluators") + 1]).parent
+        assert folder.exists()
+    finally:
+        server.stop()
+    assert _wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree))
+    assert not folder.exists()
