@@ -67,6 +67,10 @@ class EvaluatorFailed(Exception):
     pass
 
 
+class PoolUnavailable(EvaluatorFailed):
+    """Nothing listens on the pool's socket (its supervisor ended): no query can be answered."""
+
+
 # --------------------------------------------------------------------------------------------
 # The worker's side
 # --------------------------------------------------------------------------------------------
@@ -105,12 +109,18 @@ def _connect(path: str, timeout: float) -> Connection:
         raise ServerBusy() from None
     except OSError as error:
         sock.close()
-        raise EvaluatorFailed(f"the evaluator pool is not reachable: {error}") from None
+        raise PoolUnavailable(f"the SPARQL evaluator pool is not reachable: {error}") from None
     sock.setblocking(True)
     # a job larger than the socket's buffer waits for an evaluator to read it: at most `timeout`
     seconds, micros = int(timeout), int((timeout % 1) * 1e6)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, micros))
     return Connection(sock.detach())
+
+
+def check_pool(timeout: float = 2.0) -> None:
+    """For readiness: PoolUnavailable unless the pool's socket takes a connection (an evaluator
+    that takes it reads no job and goes back to waiting)."""
+    _connect(socket_path(), timeout).close()
 
 
 def _kill(pid: int) -> None:

@@ -1,8 +1,8 @@
 """``/health/live`` and ``/health/ready`` (also ``/health``) for load balancers and orchestrators.
 
 - live: 200 as long as the process answers HTTP (restart it when this fails);
-- ready: 200 when a release is loaded and the store answers ``ASK {}`` within the health time
-  limit (send traffic here), else 503; both with a JSON body naming the release served, the
+- ready: 200 when a release is loaded, the store answers ``ASK {}`` within the health time
+  limit and the SPARQL evaluator pool takes connections (send traffic here), else 503; both with a JSON body naming the release served, the
   store reached and each check with its duration and, when it failed, why (the 503 is an
   RFC 9457 problem document, as every error of this server).
 Never cached: a cached "ready" would hide an outage.
@@ -15,6 +15,7 @@ from typing import Callable
 
 from flask import Blueprint, jsonify, request
 
+from . import evaluators
 from .app import error_response, publication, settings
 from .stores import Endpoint
 
@@ -39,6 +40,7 @@ def ready():
         body["release"] = {"version": pub.version, "created": pub.created.isoformat().replace("+00:00", "Z")}
         body["store"] = pub.store_label
         _run(checks, "store", lambda: _ask(pub.store))
+        _run(checks, "sparql_evaluators", evaluators.check_pool)
     else:
         checks["store"] = {"status": "fail", "duration_ms": 0.0, "message": "not checked: no release loaded"}
     failed = {name: check["message"] for name, check in checks.items() if check["status"] != "pass"}

@@ -189,6 +189,10 @@ def _answer(operation):
             return _problem(503, "Server busy",
                             "Every query evaluator stayed busy for the whole time limit; try again shortly.",
                             retry_after=2)
+        except evaluators.PoolUnavailable:
+            return _problem(503, "Query evaluators unavailable",
+                            "This server's SPARQL evaluator processes are not running; the server must be "
+                            "restarted (its readiness check fails meanwhile).", retry_after=30)
         except evaluators.EvaluatorFailed:
             return _problem(503, "Query evaluation failed",
                             "The process evaluating the query stopped before answering, most likely because the "

@@ -122,3 +122,21 @@ def test_a_server_has_one_pool_for_all_its_workers(built, settings):
         server.stop()
     assert _wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree))
     assert not folder.exists()
+
+
+def test_without_its_evaluators_a_server_is_not_ready_and_says_why(built, settings):
+    server = LiveServer(settings)
+    try:
+        assert server.get("/health/ready").json()["checks"]["sparql_evaluators"]["status"] == "pass"
+        [supervisor] = [p for p in psutil.Process(server.process.pid).children()
+                        if "server.evaluators" in " ".join(p.cmdline())]
+        supervisor.kill()  # its evaluators end with it
+        assert _wait_for(lambda: server.get("/health/ready").status_code == 503)
+        check = server.get("/health/ready").json()["checks"]["sparql_evaluators"]
+        assert check["status"] == "fail" and "PoolUnavailable" in check["message"]
+        response = server.get("/sparql", params={"query": ASK + " # after"})
+        assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+        assert response.json()["title"] == "Query evaluators unavailable"
+        assert server.get("/health/live").status_code == 200  # the rest of the site still answers
+    finally:
+        server.stop()

@@ -91,7 +91,7 @@ def test_readiness_names_the_release_the_store_and_timed_checks(server, built, p
     assert body["release"]["version"] == built.version
     assert body["release"]["created"] == built.manifest["created"]
     assert isinstance(body["store"], str) and body["store"]
-    assert set(body["checks"]) == {"release", "store"}
+    assert set(body["checks"]) == {"release", "store", "sparql_evaluators"}
     for check in body["checks"].values():
         assert check["status"] == "pass" and "message" not in check
         assert isinstance(check["duration_ms"], (int, float)) and check["duration_ms"] >= 0
