@@ -158,6 +158,33 @@ def _names(pub: Publication, query: str, lang: str) -> list[dict]:
     return sorted(items, key=lambda item: item["name"])
 
 
+#: meetings listed on the landing page, the most recent first (a portal holds thousands: the
+#: commissions' pages list all of theirs, and the search box finds any)
+LANDING_MEETINGS = 20
+
+
+def _meetings_pattern(pub: Publication) -> str:
+    return f"""?s a <https://schema.org/Event> FILTER(STRSTARTS(STR(?s), "{pub.settings.base}id/meeting/"))"""
+
+
+def _recent_meetings(pub: Publication, lang: str) -> list[dict]:
+    recent = pub.store.query(f"""SELECT ?s ?start WHERE {{ {_meetings_pattern(pub)}
+        OPTIONAL {{ ?s <https://schema.org/startDate> ?start }} }} ORDER BY DESC(?start) ?s LIMIT {LANDING_MEETINGS}""",
+                             use_default_graph_as_union=True)
+    order = list(dict.fromkeys(row["s"].value for row in recent))
+    if not order:
+        return []
+    named = {item["iri"]: item for item in _names(pub, f"""SELECT ?s ?name WHERE {{
+        VALUES ?s {{ {" ".join(f"<{iri}>" for iri in order)} }} OPTIONAL {{ ?s <https://schema.org/name> ?name }} }}""", lang)}
+    return [named[iri] for iri in order]
+
+
+def _meeting_count(pub: Publication) -> int:
+    rows = pub.store.query(f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ {_meetings_pattern(pub)} }}",
+                           use_default_graph_as_union=True)
+    return int(next(iter(rows))["n"].value)
+
+
 def view(pub: Publication, lang: str) -> dict:
     return pub.memo(("catalog", "view", lang), lambda: _view(pub, lang))
 
@@ -191,9 +218,8 @@ def _view(pub: Publication, lang: str) -> dict:
         "files": files,
         "stats": stats,
         "validation": validation,
-        "meetings": _names(pub, f"""
-            SELECT ?s ?name WHERE {{ ?s a <https://schema.org/Event> OPTIONAL {{ ?s <https://schema.org/name> ?name }}
-              FILTER(STRSTARTS(STR(?s), "{id_space}meeting/")) }}""", lang),
+        "meetings": _recent_meetings(pub, lang),
+        "meeting_count": _meeting_count(pub),
         "commissions": _names(pub, f"""
             SELECT ?s ?name WHERE {{ ?s a <{base}ontology#RegionalCommission>
               OPTIONAL {{ ?s <https://schema.org/name> ?name }} }}""", lang),

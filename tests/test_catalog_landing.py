@@ -178,3 +178,45 @@ def test_canonical_and_hreflang_links_are_absolute_and_complete(server, path):
         assert alternates == {"x-default": server.url + path,
                               **{lang: f"{server.url}{path}?lang={lang}" for lang in LANGUAGES}}
         assert [link["href"] for link in parser.links if link.get("rel") == "canonical"] == [canonical]
+
+
+def test_a_portal_of_many_meetings_lists_the_most_recent_and_says_how_many(tmp_path):
+    """With more meetings than the page shows (the synthetic corpus of bench/generate.py, 24
+    meetings), the landing page lists the LANDING_MEETINGS most recent by start date, newest
+    first, and says how many there are in all, in the page's language."""
+    import sys
+    from datetime import date
+
+    from server.catalog import LANDING_MEETINGS
+    from server.config import Settings
+    from server.release import current_release
+    from tests.conftest import PROJECT_ROOT, run_cli
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from bench import generate
+
+    root = generate.generate(tmp_path / "corpus", meetings=24, seed=5)
+    result = run_cli("build", "--root", str(root), "--releases", str(tmp_path / "releases"), timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-4000:]
+    settings = Settings(root=root, releases=tmp_path / "releases")
+    store = current_release(settings.releases).open_store()
+    starts = {row["s"].value: date.fromisoformat(row["start"].value[:10]) for row in store.query(
+        "SELECT ?s ?start WHERE { ?s a <https://schema.org/Event> ; <https://schema.org/startDate> ?start }",
+        use_default_graph_as_union=True) if "/id/meeting/" in row["s"].value}
+    del store
+    assert len(starts) > LANDING_MEETINGS
+
+    from server.app import create_app
+    client = create_app(settings).test_client()
+    for lang in ("en", "ar"):
+        response = client.get(f"/?lang={lang}")
+        assert response.status_code == 200
+        parser = Links()
+        parser.feed(response.get_data(as_text=True))
+        listed = [a["href"] for a, _ in parser.links if a.get("href", "").startswith("/id/meeting/")]
+        dates = [starts[settings.base + href[1:]] for href in listed]
+        assert len(listed) == LANDING_MEETINGS == len(set(listed))
+        assert dates == sorted(dates, reverse=True)  # newest first
+        unlisted = [start for iri, start in starts.items() if "/" + iri[len(settings.base):] not in listed]
+        assert unlisted and max(unlisted) <= min(dates)  # and no newer one left out
+        strings = json.loads((MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
+        assert html.escape(strings["all_meetings"].replace("{n}", str(len(starts))), quote=False) in response.get_data(as_text=True)
