@@ -89,6 +89,19 @@ class _Connection:
         self.reader = self.writer = None
 
     async def request(self, target: str, headers: dict) -> tuple[int, dict, bytes]:
+        reused = self.writer is not None
+        try:
+            return await self._exchange(target, headers)
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as error:
+            if not reused or getattr(error, "partial", b""):
+                raise
+            # the server closed the kept-alive connection while it was idle (gunicorn after its
+            # keep-alive of 5 s, e.g. between a slow warm-up and the measured run): as HTTP
+            # clients do for an idempotent request (RFC 9112 §9.3.1), once more on a new one
+            self.close()
+            return await self._exchange(target, headers)
+
+    async def _exchange(self, target: str, headers: dict) -> tuple[int, dict, bytes]:
         await self.ensure()
         lines = [f"GET {target} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in headers.items()]

@@ -42,13 +42,15 @@ class _Handler(BaseHTTPRequestHandler):
                "/broken": (500, {"error": "boom"})}
 
     def do_GET(self):  # noqa: N802 - http.server's name
-        status, payload = self.answers.get(self.path, (404, {}))
+        status, payload = self.answers.get(self.path.replace("/then-close", ""), (404, {}))
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/sparql-results+json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if self.path.endswith("/then-close"):
+            self.close_connection = True  # kept alive, then closed while idle (a keep-alive timeout)
 
     def log_message(self, *args):
         pass
@@ -81,6 +83,12 @@ def test_driver_counts_right_answers(tiny_server):
     result = driver.run([request], concurrency=2, duration=0.3, timeout=5, warmup=0)
     assert result.ok > 0 and result.errors == 0
     assert result.percentile(50) is not None
+
+
+def test_driver_retries_once_when_the_server_closed_an_idle_kept_alive_connection(tiny_server):
+    request = driver.Request("ask", tiny_server + "/right/then-close", workload.boolean(True))
+    result = driver.run([request], concurrency=1, duration=0.3, timeout=5, warmup=0)
+    assert result.ok > 1 and result.errors == 0, result.first_problem
 
 
 def test_result_checks_reject_wrong_rows():
