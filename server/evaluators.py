@@ -85,7 +85,10 @@ def run(job: dict, timeout: float, pool: str | None = None):
     try:
         # the job goes at once, so that the evaluator never waits for this thread (and the GIL)
         # between taking the connection and starting; its pid arrives when it takes the job
-        conn.send(job)
+        try:
+            conn.send(job)
+        except BlockingIOError:  # a job larger than the socket's buffer, and no evaluator took it
+            raise ServerBusy() from None
         if not conn.poll(max(0.0, deadline - time.monotonic())):
             raise ServerBusy()  # hanging up withdraws the job (the evaluator sees the EOF)
         pid = conn.recv()
@@ -194,6 +197,7 @@ def supervise(path: str, size: int, store: str | None) -> None:
         _fork_evaluator(listener, store, children)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    _quiet_stdout()
     try:
         while _parent_alive(0.2):
             for pid in _ended(children):
@@ -205,6 +209,11 @@ def supervise(path: str, size: int, store: str | None) -> None:
         for pid in children:
             _kill(pid)
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)  # our private folder
+
+
+def _quiet_stdout() -> None:
+    """Nobody reads the pipe to the starter after "ready": nothing may ever block on it."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _parent_alive(wait: float) -> bool:
@@ -240,6 +249,7 @@ def _evaluator_main(listener: socket.socket, store: str | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
         signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else signal.SIG_DFL)
     _die_with_parent()
+    _quiet_stdout()
     memory_mb = from_environment().sparql_memory_mb
     if memory_mb > 0:
         import resource

@@ -2,9 +2,10 @@
 
 - live: 200 as long as the process answers HTTP (restart it when this fails);
 - ready: 200 when a release is loaded, the store answers ``ASK {}`` within the health time
-  limit and the SPARQL evaluator pool takes connections (send traffic here), else 503; both with a JSON body naming the release served, the
-  store reached and each check with its duration and, when it failed, why (the 503 is an
-  RFC 9457 problem document, as every error of this server).
+  limit and the SPARQL evaluator pool takes connections (send traffic here), else 503; both
+  with a JSON body naming the release served, the store reached and each check with its
+  duration and, when it failed, why (the 503 is an RFC 9457 problem document, as every error
+  of this server).
 Never cached: a cached "ready" would hide an outage.
 """
 from __future__ import annotations
