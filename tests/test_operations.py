@@ -192,14 +192,16 @@ def test_the_metrics_folders_of_killed_servers_are_removed_by_the_next_start(bui
 
 def test_a_stopped_server_leaves_no_worker_behind(built, settings):
     live = LiveServer(settings)
-    master = live.process.pid
-    children = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-    pools = [pid for pid in children if b"server.evaluators" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    workers = [pid for pid in children if pid not in pools]
-    assert len(workers) == 2 and len(pools) == 1  # the SPARQL evaluators' supervisor (server/evaluators.py)
-    evaluators = [int(pid) for pid in Path(f"/proc/{pools[0]}/task/{pools[0]}/children").read_text().split()]
-    assert len(evaluators) == settings.sparql_evaluators
-    live.stop()
+    try:
+        master = live.process.pid
+        children = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        pools = [pid for pid in children if b"server.evaluators" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        workers = [pid for pid in children if pid not in pools]
+        assert len(workers) == 2 and len(pools) == 1  # the SPARQL evaluators' supervisor (server/evaluators.py)
+        evaluators = [int(pid) for pid in Path(f"/proc/{pools[0]}/task/{pools[0]}/children").read_text().split()]
+        assert len(evaluators) == settings.sparql_evaluators
+    finally:
+        live.stop()  # also when an assertion above failed: a server left running outlives the tests
     for pid in workers + pools + evaluators:  # rocksdb's exit handler used to hang workers (server/serving.py)
         deadline = time.monotonic() + 5
         while _running(pid) and time.monotonic() < deadline:
