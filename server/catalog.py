@@ -199,7 +199,6 @@ def _view(pub: Publication, lang: str) -> dict:
     publisher = g.value(dataset, DCTERMS.publisher)
     period = g.value(dataset, DCTERMS.temporal)
     validation = m.get("validation", {})
-    id_space = base + "id/"
     return {
         "title": _in(g, dataset, DCTERMS.title, lang),
         "description": _in(g, dataset, DCTERMS.description, lang),

@@ -246,8 +246,9 @@ def _fork_evaluator(listener: socket.socket, store: str | None, children: dict[i
 # --------------------------------------------------------------------------------------------
 
 def _evaluator_main(listener: socket.socket, store: str | None) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
-        signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     _die_with_parent()
     _quiet_stdout()
     memory_mb = from_environment().sparql_memory_mb
