@@ -8,6 +8,7 @@ counts the pages that forked processes share once per process; PSS splits them a
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -214,8 +215,8 @@ class Ours(Server):
             for _ in range(8):
                 with urllib.request.urlopen(self.base_url + "/robots.txt", timeout=5) as r:
                     r.read()
-            pids = {line.split(b'"pid":', 1)[1].split(b"}", 1)[0] for line in self.log.read_bytes().splitlines()
-                    if line.startswith(b'{"ts"') and b'"pid":' in line}
+            pids = {json.loads(line)["pid"] for line in self.log.read_text(encoding="utf-8").splitlines()
+                    if line.startswith('{"ts"')}
             if len(pids) >= self.workers:
                 return
             time.sleep(0.2)
