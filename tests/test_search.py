@@ -277,6 +277,9 @@ def test_search_box_on_an_english_page_in_a_browser(server, browser, store):
     box = browser.find_element(By.CSS_SELECTOR, "header.site form[role=search] input[name=q]")
     box.send_keys("Commission économique")
     box.submit()
+    # submit() may return before the browser has navigated: wait for the results page
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(browser, 10).until(lambda driver: "/search?" in driver.current_url)
     assert "/search?" in browser.current_url and "lang=en" in browser.current_url
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("dir") == "ltr"
     found = {a.get_attribute("href").split("?")[0] for a in browser.find_elements(By.CSS_SELECTOR, "ol.search-results a.hit")}
