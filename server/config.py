@@ -37,6 +37,10 @@ class Settings:
     #: per worker and release and answered without entering Flask (bytes, 0 = off;
     #: server/response_cache.py).
     response_cache_bytes: int = 64 << 20
+    #: glibc malloc arenas per server process (0: glibc's default, 8 per core). A worker's 8
+    #: request threads would otherwise each get an arena that keeps its freed memory
+    #: (docs/performance.md, "Memory arenas").
+    malloc_arenas: int = 2
     #: Reverse proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     trusted_proxies: int = 0
     #: SHACL engine of validate/build: "auto" (pyshacl-turbo when it can, else pySHACL), "pyshacl"

@@ -7,6 +7,7 @@ keep serving the last good release.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import shutil
@@ -119,6 +120,7 @@ def _remove_metrics_dir(server) -> None:
 
 def serve(settings: Settings) -> int:
     _fresh_metrics_dir()
+    cap_malloc_arenas(settings.malloc_arenas)
     evaluators = _start_evaluators(settings)
     print(f"serving on http://{settings.host}:{settings.port}/ ({settings.workers} workers, "
           f"{settings.sparql_evaluators} SPARQL evaluators)", file=sys.stderr)
@@ -127,6 +129,23 @@ def serve(settings: Settings) -> int:
     finally:
         evaluators.stop()
     return 0
+
+
+#: glibc's mallopt parameter for the number of arenas (malloc.h)
+M_ARENA_MAX = -8
+
+
+def cap_malloc_arenas(arenas: int) -> bool:
+    """At most `arenas` malloc arenas in this process and the ones it forks (the workers), and,
+    through the environment, in the programs it starts (the evaluator pool). True if glibc took
+    it; elsewhere (another C library) nothing changes."""
+    if arenas <= 0:
+        return False
+    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 def _start_evaluators(settings: Settings) -> Pool:

@@ -210,6 +210,54 @@ def test_a_stopped_server_leaves_no_worker_behind(built, settings):
     assert "was sent SIG" not in live.log, live.log
 
 
+def test_every_server_process_keeps_few_malloc_arenas(built, settings):
+    """The evaluator pool is a program of its own: it gets the arena cap through its environment
+    (the master and the workers it forks get it from mallopt, tested below)."""
+    live = LiveServer(settings)
+    try:
+        master = live.process.pid
+        children = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        pool = next(pid for pid in children if b"server.evaluators" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        evaluators = [int(pid) for pid in Path(f"/proc/{pool}/task/{pool}/children").read_text().split()]
+        for pid in [pool, *evaluators]:
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert f"MALLOC_ARENA_MAX={settings.malloc_arenas}".encode() in environment
+    finally:
+        live.stop()
+
+
+ARENA_PROBE = """
+import ctypes, re, sys, tempfile, threading
+from server.serving import cap_malloc_arenas
+if sys.argv[1] == "cap":
+    assert cap_malloc_arenas(2)
+kept = []
+threads = [threading.Thread(target=lambda: kept.extend(bytearray(64 << 10) for _ in range(200))) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as report:
+    stream = ctypes.c_void_p(libc.fopen(report.name.encode(), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(len(re.findall('<heap nr="', open(report.name).read())))
+"""
+
+
+def test_capping_malloc_arenas_holds_threads_to_that_many():
+    def heaps(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent,
+                              env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"})
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout)
+    assert heaps("cap") <= 2
+    assert heaps("default") > 2  # the probe would show no difference otherwise
+
+
 def _running(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     try:
