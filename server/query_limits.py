@@ -36,6 +36,7 @@ class ClientLimiter:
     def __init__(self, folder: Path, limit: int):
         self.folder, self.limit = folder, limit
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._prefix = str(folder) + os.sep  # joined per request: a str, not a Path
 
     @contextmanager
     def slot(self, client: str):
@@ -44,7 +45,7 @@ class ClientLimiter:
             return
         key = hashlib.sha256(client.encode()).hexdigest()[:20]
         for n in range(self.limit):
-            fd = os.open(self.folder / f"{key}.{n}", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(f"{self._prefix}{key}.{n}", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

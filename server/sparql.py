@@ -77,6 +77,16 @@ def _store_spec(pub):
     return str(pub.release.path / "store")
 
 
+def _release_part(pub) -> dict:
+    """What every evaluation job of this release carries: the same for every query."""
+    return {
+        "store": _store_spec(pub),
+        "release": str(pub.release.path),  # its search index answers {base}search blocks
+        "base": pub.settings.base,
+        "base_prefixes": dataset_prefixes(pub.settings.base),
+    }
+
+
 def _preflight():
     response = current_app.response_class(status=204)
     response.headers["Allow"] = ALLOWED_METHODS
@@ -156,10 +166,8 @@ def _answer(operation):
     cached = cache.get(cache_key)
     if cached is None:
         job = {
-            "store": _store_spec(pub),
-            "release": str(pub.release.path),  # its search index answers {base}search blocks
+            **pub.memo("sparql-job-release-part", lambda: _release_part(pub)),
             "query": operation.query,
-            "base": s.base,
             "default_graphs": list(operation.default_graphs),
             "named_graphs": list(operation.named_graphs),
             "union": not text.declares_dataset,
@@ -168,8 +176,9 @@ def _answer(operation):
             "timeout": s.query_timeout,
             "jsonld_profile": profile or "compacted",
             "link": link,
-            "base_prefixes": {**dataset_prefixes(s.base), **text.prefixes},
         }
+        if text.prefixes:
+            job["base_prefixes"] = {**job["base_prefixes"], **text.prefixes}
         limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
         try:
             with limiter.slot(request.remote_addr or "unknown"):
