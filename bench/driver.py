@@ -74,6 +74,16 @@ class Result:
                 "first_problem": self.first_problem}
 
 
+def merged(slices: list[Result]) -> Result:
+    """One cell's figures from the slices it was measured in: answers, seconds and latencies summed."""
+    out = Result(slices[0].name, sum(piece.seconds for piece in slices))
+    for piece in slices:
+        out.ok, out.wrong, out.failed = out.ok + piece.ok, out.wrong + piece.wrong, out.failed + piece.failed
+        out.latencies.extend(piece.latencies)
+        out.first_problem = out.first_problem or piece.first_problem
+    return out
+
+
 class _Connection:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port

@@ -9,12 +9,14 @@ ours (``lodpub serve --no-build``, 2 workers), a bare Flask app and nginx answer
 bytes ours answered, Oxigraph server, Virtuoso and rdflib-endpoint loaded with the release's
 N-Quads dump → each request of the SPARQL mix and the document mix is one cell: a closed loop
 at fixed concurrency for a fixed duration, every answer checked against the oracle (the
-release's store) before it counts. Prints markdown tables, writes them and the raw figures to
+release's store) before it counts. The cells the ratio targets compare (uncached ours, Oxigraph,
+Virtuoso) are measured with those three servers up at once, in turns (INTERLEAVED_SERVERS). Prints markdown tables, writes them and the raw figures to
 ``bench/results/{scale}.md`` and ``.json``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import driver, generate, profiling, servers, workload
+from .targets import ENGINE_BOUND, LIGHT
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -36,6 +39,11 @@ BASE = "https://w3id.org/un-meetings/"
 #: 1-minute load average seen during the cells: other work on the machine skews every figure
 LOADAVG: list[float] = []
 ANCHORS = ["bare-flask", "nginx", "oxigraph", "virtuoso", "rdflib-endpoint"]
+#: the cells the ratio targets compare (bench/targets.py) are measured on these servers in turn,
+#: all of them up at once (run_interleaved): a slow spell of the machine then falls on each of
+#: them, not on whichever server had its turn (one-after-the-other runs differed by ±15 % in ratio)
+INTERLEAVED_SERVERS = ("lodpub-nocache", "oxigraph", "virtuoso")
+INTERLEAVED_CELLS = ENGINE_BOUND + LIGHT
 #: beyond the real data, the slow Python peer only gets the cheap cells: its full-scan queries take
 #: longer than the per-request timeout, and it cannot cancel them, so they would pile up and
 #: spoil every later cell
@@ -128,21 +136,54 @@ def run_cells(server, requests: dict, args, only: set[str] | None = None) -> dic
     for name, request in requests.items():
         if only is not None and name not in only:
             continue
-        try:
-            status, headers, body = driver.fetch(request, timeout=args.timeout)
-            first = request.judge(status, headers, body)
-        except Exception as error:  # noqa: BLE001 - reported in the cell
-            first = f"{type(error).__name__}: {error}"
+        first = first_answer(request, args)
         result = driver.run([request], concurrency=args.concurrency, duration=args.duration,
                             timeout=args.timeout, warmup=min(1.0, args.duration / 5))
-        cell = result.as_dict()
-        cell["first_answer"] = first or "right"
-        cells[name] = cell
-        flag = "" if not result.errors else f"  ERRORS {result.errors}: {result.first_problem}"
+        cells[name] = cell_of(server, name, result, first)
         LOADAVG.append(os.getloadavg()[0])
-        print(f"  {server.name:16} {name:22} {cell['rps']:9.1f} req/s  p50 {cell['p50_ms']} ms  "
-              f"p99 {cell['p99_ms']} ms{flag}", flush=True)
     return cells
+
+
+def run_interleaved(group: list, requests: dict[str, dict], names: list[str], args) -> dict[str, dict]:
+    """Cells measured on several servers in turn: `args.rounds` slices of duration ÷ rounds
+    seconds on each server, the order rotated every round, every slice started once the whole
+    group is idle. server name → cells."""
+    cells: dict[str, dict] = {server.name: {} for server in group}
+    seconds = args.duration / args.rounds
+    for name in names:
+        takers = [server for server in group if name in requests[server.name]]
+        firsts = {server.name: first_answer(requests[server.name][name], args) for server in takers}
+        slices: dict[str, list] = {server.name: [] for server in takers}
+        for turn in range(args.rounds):
+            for server in takers[turn % len(takers):] + takers[:turn % len(takers)]:
+                servers.wait_idle(group)
+                LOADAVG.append(os.getloadavg()[0])
+                slices[server.name].append(driver.run([requests[server.name][name]], concurrency=args.concurrency,
+                                                      duration=seconds, timeout=args.timeout,
+                                                      warmup=min(1.0, seconds / 5)))
+        for server in takers:
+            cell = cell_of(server, name, driver.merged(slices[server.name]), firsts[server.name])
+            cell["slices"] = args.rounds
+            cells[server.name][name] = cell
+    return cells
+
+
+def first_answer(request: driver.Request, args) -> str:
+    """"right", or what is wrong with the first answer (before the cell's loop)."""
+    try:
+        status, headers, body = driver.fetch(request, timeout=args.timeout)
+        return request.judge(status, headers, body) or "right"
+    except Exception as error:  # noqa: BLE001 - reported in the cell
+        return f"{type(error).__name__}: {error}"
+
+
+def cell_of(server, name: str, result: driver.Result, first: str) -> dict:
+    cell = result.as_dict()
+    cell["first_answer"] = first
+    flag = "" if not result.errors else f"  ERRORS {result.errors}: {result.first_problem}"
+    print(f"  {server.name:16} {name:22} {cell['rps']:9.1f} req/s  p50 {cell['p50_ms']} ms  "
+          f"p99 {cell['p99_ms']} ms{flag}", flush=True)
+    return cell
 
 
 def run_crawl(server, items: list[workload.Item], args) -> dict | None:
@@ -243,6 +284,7 @@ def tables(report: dict) -> str:
              f"1-min load average during the cells {report['loadavg_1min']['min']:.1f}–{report['loadavg_1min']['max']:.1f} "
              f"(mean {report['loadavg_1min']['mean']}; {report['machine']['nproc']} CPUs, the driver included)",
              "",
+             *_interleaving(report),
              "| server | load s | ready s | peak RSS / PSS MiB | SPARQL mix req/s (cells right) | docs mix req/s (cells right) | crawl req/s | errors |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in order:
@@ -276,6 +318,17 @@ def tables(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _interleaving(report: dict) -> list[str]:
+    shared = report.get("interleaved")
+    if not shared or not shared["cells"]:
+        return []
+    rounds = shared["rounds"]
+    return [f"Cells {', '.join(f'`{n}`' for n in shared['cells'])} were measured on "
+            f"{', '.join(shared['servers'])} in turn, all up at once: {rounds} slices of "
+            f"{report['settings']['duration'] / rounds:g} s each per server, the order rotated every round, "
+            "each slice started once every one of them was idle; every other cell on its server's own turn.", ""]
+
+
 def render(path: Path) -> int:
     """Recompute the mix summaries of a results JSON and rewrite its markdown beside it."""
     report = json.loads(path.read_text(encoding="utf-8"))
@@ -302,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="slices of each interleaved cell per server (INTERLEAVED_CELLS)")
     parser.add_argument("--servers", default=",".join(["lodpub", "lodpub-nocache"] + ANCHORS))
     parser.add_argument("--profile", action="store_true", help="py-spy our server on a document GET and a query")
     parser.add_argument("--results", type=Path, default=HERE / "results")
@@ -322,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.servers.split(",")
     report: dict = {"scale": scale, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "machine": machine(), "servers": {},
-                    "settings": {"concurrency": args.concurrency, "duration": args.duration, "timeout": args.timeout},
+                    "settings": {"concurrency": args.concurrency, "duration": args.duration, "timeout": args.timeout,
+                                 "rounds": args.rounds},
                     "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])}
     started = time.perf_counter()
     if args.corpus:
@@ -385,39 +441,66 @@ def main(argv: list[str] | None = None) -> int:
             report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
             print(f"lodpub failed: {error}", flush=True)
 
-    if "lodpub-nocache" in wanted:
-        # the same server with its SPARQL result cache off: what evaluating each query costs
-        ours = servers.Ours(work, root, Path(report["build"]["releases"]), name="lodpub-nocache",
-                            env={"LODPUB_SPARQL_CACHE_BYTES": "0"})
-        try:
-            with ours:
-                entry = record(ours, run_cells(ours, requests_for(ours, items, set()), args, set(sparql_names)))
-                if args.profile and "join-4-patterns" in sparql_names:
-                    args.results.mkdir(parents=True, exist_ok=True)
-                    entry["profiles"] = [profile(ours, requests_for(ours, items, set())["join-4-patterns"], args,
-                                                 args.results / f"profile-{scale}-nocache-join-4-patterns")]
-            entry["peak_rss_mb"], entry["peak_pss_mb"] = ours.peak_rss_mb, ours.peak_pss_mb
-        except Exception as error:  # noqa: BLE001
-            report["servers"]["lodpub-nocache"] = {"error": f"{type(error).__name__}: {error}"}
-            print(f"lodpub-nocache failed: {error}", flush=True)
-
     makers = {
+        # the same server with its SPARQL result cache off: what evaluating each query costs
+        "lodpub-nocache": lambda: servers.Ours(work, root, Path(report["build"]["releases"]), name="lodpub-nocache",
+                                               env={"LODPUB_SPARQL_CACHE_BYTES": "0"}),
         "bare-flask": lambda: servers.BareFlask(work, files),
         "nginx": lambda: servers.Nginx(work, files),
         "oxigraph": lambda: servers.Oxigraph(work, nquads),
         "virtuoso": lambda: servers.Virtuoso(work, nquads),
         "rdflib-endpoint": lambda: servers.RdflibEndpoint(work, nquads),
     }
+
+    def own_cells(server) -> set[str] | None:
+        """The cells a server runs on its own turn (None: all it can answer)."""
+        if server.name == "lodpub-nocache":
+            return set(sparql_names)
+        return SLOW.get(server.name) if meetings > 0 else None
+
+    group = [name for name in INTERLEAVED_SERVERS if name in wanted]
+    with contextlib.ExitStack() as stack:
+        running = []
+        for name in group:
+            server = makers[name]()
+            try:
+                stack.enter_context(server)
+            except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
+                report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}
+                print(f"{name} failed: {error}", flush=True)
+                continue
+            print(f"{name} on {server.base_url} (load {server.load_seconds}, ready {server.start_seconds})", flush=True)
+            running.append(server)
+        requests = {server.name: requests_for(server, items, replayable) for server in running}
+        shared = [name for name in INTERLEAVED_CELLS if name in sparql_names]
+        for server in running:  # the crawl first, while every document is cold; the other cells
+            own = own_cells(server)
+            crawl = None if server.name == "lodpub-nocache" else run_crawl(server, crawl_items, args)
+            entry = record(server, run_cells(server, requests[server.name], args,
+                                             (set(requests[server.name]) if own is None else own) - set(shared)))
+            if crawl:
+                entry["cells"]["crawl"] = crawl
+        interleaved = run_interleaved(running, requests, shared, args)
+        for server in running:
+            entry = record(server, {**report["servers"][server.name]["cells"], **interleaved[server.name]})
+            if args.profile and server.name == "lodpub-nocache" and "join-4-patterns" in requests[server.name]:
+                args.results.mkdir(parents=True, exist_ok=True)
+                entry["profiles"] = [profile(server, requests[server.name]["join-4-patterns"], args,
+                                             args.results / f"profile-{scale}-nocache-join-4-patterns")]
+    for server in running:
+        entry = report["servers"][server.name]
+        entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb
+    report["interleaved"] = {"servers": [server.name for server in running], "cells": shared, "rounds": args.rounds}
+
     for name in ANCHORS:
-        if name not in wanted:
+        if name not in wanted or name in INTERLEAVED_SERVERS:
             continue
         server = makers[name]()
         try:
             with server:
                 print(f"{name} on {server.base_url} (load {server.load_seconds}, ready {server.start_seconds})", flush=True)
-                only = SLOW.get(name) if meetings > 0 else None
                 crawl = run_crawl(server, crawl_items, args)
-                entry = record(server, run_cells(server, requests_for(server, items, replayable), args, only))
+                entry = record(server, run_cells(server, requests_for(server, items, replayable), args, own_cells(server)))
                 if crawl:
                     entry["cells"]["crawl"] = crawl
             entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb

@@ -90,6 +90,19 @@ def _stop_servers_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
+def wait_idle(group: list["Server"], busy: float = 0.1, window: float = 0.2, limit: float = 30.0) -> float:
+    """Wait (at most `limit` seconds) until each server of `group` uses less than `busy` of a core
+    over `window` seconds: work left over from requests the driver gave up on must not run into
+    another server's measurement. The seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = [server.cpu_seconds() for server in group]
+        time.sleep(window)
+        if all(server.cpu_seconds() - used < busy * window for server, used in zip(group, before)):
+            break
+    return round(time.monotonic() - started, 2)
+
+
 class Server:
     """A process started in a new session (own process group), stopped with the whole group."""
 
@@ -116,6 +129,22 @@ class Server:
         self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                         env={**os.environ, **(env or {})}, start_new_session=True)
         self._start_samplers()
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's processes."""
+        try:
+            root = psutil.Process(self.process.pid)
+            processes = [root] + root.children(recursive=True)
+        except (psutil.Error, AttributeError):
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
 
     def wait_http(self, path: str, seconds: float = 120.0) -> None:
         started = time.perf_counter()

@@ -163,3 +163,52 @@ def test_the_targets_table_is_computed_from_the_runs_figures():
     table = targets.table({"real": report})
     assert table.count("\n") == 2 + len(targets.rows({"real": report}))
     assert "| uncached ≥ 1× Virtuoso, light | real |" in table
+
+
+def test_interleaved_cells_take_turns_on_every_server_and_add_up_their_slices(tmp_path):
+    """The ratio targets' cells are measured on the compared servers in turn (bench/run.py): each
+    server answers in every round, and a cell's figures are the sum of its slices."""
+    import argparse
+    from bench import run, servers
+    seen: list[str] = []
+
+    class Recording(_Handler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.server.label)
+            super().do_GET()
+
+    group, https = [], []
+    for label in ("a", "b"):
+        server = servers.Server(tmp_path)
+        server.name = label
+        http = ThreadingHTTPServer(("127.0.0.1", server.port), Recording)
+        http.label = label
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        group.append(server)
+        https.append(http)
+    try:
+        requests = {s.name: {"ask": driver.Request("ask", s.base_url + "/right", workload.boolean(True))} for s in group}
+        args = argparse.Namespace(duration=0.6, rounds=3, concurrency=2, timeout=5.0)
+        cells = run.run_interleaved(group, requests, ["ask"], args)
+    finally:
+        for http in https:
+            http.shutdown()
+            http.server_close()
+    turns = [label for i, label in enumerate(seen) if i == 0 or seen[i - 1] != label]
+    # the first answers (a, b), then rounds a b | b a | a b: one server's slices never all in a row
+    assert turns == ["a", "b", "a", "b", "a", "b"]
+    for label in ("a", "b"):
+        cell = cells[label]["ask"]
+        assert cell["slices"] == 3 and cell["first_answer"] == "right"
+        assert cell["ok"] > 0 and cell["wrong"] == cell["failed"] == 0
+        assert cell["ok"] < seen.count(label)  # the first answer and the warm-ups are not counted
+        assert cell["seconds"] >= 0.6  # three slices of 0.2 s
+
+
+def test_a_cell_measured_in_slices_adds_them_up():
+    slices = [driver.Result("ask", 1.0, ok=10, latencies=[0.001] * 10),
+              driver.Result("ask", 2.0, ok=5, wrong=1, latencies=[0.003] * 5, first_problem="ask: boolean False")]
+    cell = driver.merged(slices)
+    assert (cell.ok, cell.wrong, cell.failed, cell.seconds) == (15, 1, 0, 3.0)
+    assert cell.rps == 5.0 and cell.percentile(99) == 0.003
+    assert cell.first_problem == "ask: boolean False"
