@@ -473,23 +473,28 @@ def main(argv: list[str] | None = None) -> int:
             running.append(server)
         requests = {server.name: requests_for(server, items, replayable) for server in running}
         shared = [name for name in INTERLEAVED_CELLS if name in sparql_names]
-        for server in running:  # the crawl first, while every document is cold; the other cells
-            own = own_cells(server)
-            crawl = None if server.name == "lodpub-nocache" else run_crawl(server, crawl_items, args)
-            entry = record(server, run_cells(server, requests[server.name], args,
-                                             (set(requests[server.name]) if own is None else own) - set(shared)))
-            if crawl:
-                entry["cells"]["crawl"] = crawl
+        crawls = {}
+        for server in running:  # first, while every document is cold
+            if server.name != "lodpub-nocache":
+                servers.wait_idle(running)
+                crawls[server.name] = run_crawl(server, crawl_items, args)
         interleaved = run_interleaved(running, requests, shared, args)
         for server in running:
-            entry = record(server, {**report["servers"][server.name]["cells"], **interleaved[server.name]})
+            # then each server's other cells on its own, and it stops: work left over from the
+            # requests the driver gave up on (timeouts) must not run into the next one's turn
+            servers.wait_idle(running)
+            own = own_cells(server)
+            cells = run_cells(server, requests[server.name], args,
+                              (set(requests[server.name]) if own is None else own) - set(shared))
+            entry = record(server, {**cells, **interleaved[server.name]})
+            if crawls.get(server.name):
+                entry["cells"]["crawl"] = crawls[server.name]
             if args.profile and server.name == "lodpub-nocache" and "join-4-patterns" in requests[server.name]:
                 args.results.mkdir(parents=True, exist_ok=True)
                 entry["profiles"] = [profile(server, requests[server.name]["join-4-patterns"], args,
                                              args.results / f"profile-{scale}-nocache-join-4-patterns")]
-    for server in running:
-        entry = report["servers"][server.name]
-        entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb
+            server.stop()
+            entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb
     report["interleaved"] = {"servers": [server.name for server in running], "cells": shared, "rounds": args.rounds}
 
     for name in ANCHORS:
