@@ -26,10 +26,11 @@ from .negotiation import BY_NAME, DEFAULT_PROFILE, FORMATS, choose_format, jsonl
 
 blueprint = Blueprint("linked_data", __name__)
 
-#: Bounds of the per-release caches of documents (entries) and representations (bytes).
-MAX_DOCUMENTS = 5000
+#: Bounds of the per-release caches of documents (triples: ~375 bytes each in memory, so ~37 MiB
+#: per worker; a meeting's document holds ~300) and representations (bytes).
+MAX_DOCUMENT_TRIPLES = 100_000
 MAX_KNOWN_IRIS = 200_000
-MAX_REPRESENTATION_BYTES = 256 * 1024 * 1024
+MAX_REPRESENTATION_BYTES = 64 * 1024 * 1024
 CACHE_CONTROL = "public, max-age=300, s-maxage=3600, stale-while-revalidate=86400, stale-if-error=86400"
 THING_PATH = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*/[a-z0-9]+(?:-[a-z0-9]+)*")
 GRAPH_PATH = re.compile(r"graph(?:/[a-z0-9]+(?:-[a-z0-9]+)*)+")
@@ -165,10 +166,10 @@ def load_document(target: Target) -> documents.Document:
 
 
 def _cache(name: str) -> LRU:
-    """This release's bounded cache `name` (documents: by count; representations: by bytes)."""
+    """This release's bounded cache `name` (documents: by triples; representations: by bytes)."""
     pub = publication()
     if name == "documents":
-        return pub.memo(("lru", name), lambda: LRU(MAX_DOCUMENTS))
+        return pub.memo(("lru", name), lambda: LRU(MAX_DOCUMENT_TRIPLES, lambda document: len(document.triples)))
     if name == "exists":
         return pub.memo(("lru", name), lambda: LRU(MAX_KNOWN_IRIS))
     return pub.memo(("lru", name), lambda: LRU(

@@ -22,3 +22,34 @@ def test_lru_never_stores_none_or_what_is_too_big():
     assert cache.get("none", lambda: "v") == "v"
     assert cache.get("big", lambda: "0123456789") == "0123456789"
     assert cache.get("big", lambda: "fresh") == "fresh"
+
+
+
+def _kept_documents(client) -> dict[str, int]:
+    from server import linked_data
+    with client.application.test_request_context("/"):
+        return {iri: cost for iri, (_, cost) in linked_data._cache("documents")._items.items()}
+
+
+def test_the_documents_kept_per_worker_are_bounded_by_their_triples(built, settings, monkeypatch):
+    """A crawler visiting every page must not grow a worker without bound: at 1M triples a
+    document held in memory costs ~110 KB, so the cache counts triples, not documents."""
+    from rdflib import Graph
+
+    from server import linked_data
+    from server.app import create_app
+
+    escwa, ece = settings.base + "id/organization/escwa", settings.base + "id/organization/ece"
+    client = create_app(settings).test_client()
+    turtle = client.get("/doc/organization/escwa.ttl")
+    assert turtle.status_code == 200
+    escwa_triples = len(Graph().parse(data=turtle.get_data(as_text=True), format="turtle"))
+    assert _kept_documents(client) == {escwa: escwa_triples}  # its cost: the triples it holds
+
+    monkeypatch.setattr(linked_data, "MAX_DOCUMENT_TRIPLES", escwa_triples + 5)  # room for one of them
+    client = create_app(settings).test_client()
+    assert client.get("/doc/organization/escwa.ttl").status_code == 200
+    assert client.get("/doc/organization/ece.ttl").status_code == 200
+    kept = _kept_documents(client)
+    assert escwa not in kept and ece in kept  # the older one made room
+    assert sum(kept.values()) <= escwa_triples + 5
