@@ -152,6 +152,8 @@ def run_interleaved(group: list, requests: dict[str, dict], names: list[str], ar
     seconds = args.duration / args.rounds
     for name in names:
         takers = [server for server in group if name in requests[server.name]]
+        if not takers:
+            continue
         firsts = {server.name: first_answer(requests[server.name][name], args) for server in takers}
         slices: dict[str, list] = {server.name: [] for server in takers}
         for turn in range(args.rounds):

@@ -212,3 +212,9 @@ def test_a_cell_measured_in_slices_adds_them_up():
     assert (cell.ok, cell.wrong, cell.failed, cell.seconds) == (15, 1, 0, 3.0)
     assert cell.rps == 5.0 and cell.percentile(99) == 0.003
     assert cell.first_problem == "ask: boolean False"
+
+
+def test_interleaving_nothing_measures_nothing():
+    import argparse
+    from bench import run
+    assert run.run_interleaved([], {}, ["ask"], argparse.Namespace(duration=1.0, rounds=3, concurrency=2, timeout=5.0)) == {}
