@@ -9,9 +9,9 @@ ours (``lodpub serve --no-build``, 2 workers), a bare Flask app and nginx answer
 bytes ours answered, Oxigraph server, Virtuoso and rdflib-endpoint loaded with the release's
 N-Quads dump → each request of the SPARQL mix and the document mix is one cell: a closed loop
 at fixed concurrency for a fixed duration, every answer checked against the oracle (the
-release's store) before it counts. The cells the ratio targets compare (uncached ours, Oxigraph,
-Virtuoso) are measured with those three servers up at once, in turns (INTERLEAVED_SERVERS). Prints markdown tables, writes them and the raw figures to
-``bench/results/{scale}.md`` and ``.json``.
+release's store) before it counts. The cells the ratio targets compare are measured with
+uncached ours, Oxigraph and Virtuoso up at once, in turns (INTERLEAVED_SERVERS). Prints markdown
+tables, writes them and the raw figures to ``bench/results/{scale}.md`` and ``.json``.
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class Settings:
     response_cache_bytes: int = 64 << 20
     #: glibc malloc arenas per server process (0: glibc's default, 8 per core). A worker's 8
     #: request threads would otherwise each get an arena that keeps its freed memory
-    #: (docs/performance.md, "Memory arenas").
+    #: (docs/performance.md, "Memory: malloc arenas …").
     malloc_arenas: int = 2
     #: Reverse proxies in front whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     trusted_proxies: int = 0
