@@ -11,11 +11,13 @@ import ctypes
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.base import Worker as BaseWorker
 
 from .config import Settings
 from .evaluators import Pool
@@ -45,6 +47,7 @@ class LodpubServer(BaseApplication):
             "accesslog": None,  # the app writes one JSON line per request (server/request_log.py)
             "control_socket_disable": True,  # several servers may run side by side
             "on_reload": self._rebuild_on_reload,
+            "post_worker_init": _quit_once,
             "child_exit": _forget_worker_metrics,
             "worker_exit": _end_worker,
             "on_exit": _remove_metrics_dir,
@@ -93,6 +96,26 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _quit_once(worker) -> None:
+    """A worker quits on the first SIGINT or SIGQUIT (Ctrl-C reaches every process of the group,
+    then the master sends its workers SIGQUIT) without shutting its thread pool down inside the
+    signal handler, as gunicorn's gthread worker does: the handler runs in the main thread, which
+    may be inside the pool's `submit()` holding the lock `shutdown()` takes, and the worker then
+    waited for ever (seen in 1 stop of 12, until the master killed it at the graceful timeout).
+    The pool's idle threads end at exit all the same (concurrent.futures' exit handler, run by
+    _end_worker)."""
+    quitting = []
+
+    def quit_once(signum, frame):
+        if quitting:
+            return
+        quitting.append(signum)
+        BaseWorker.handle_quit(worker, signum, frame)  # not gthread's: it calls tpool.shutdown()
+
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, quit_once)
 
 
 def _end_worker(server, worker) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -317,3 +318,45 @@ def test_the_access_log_can_be_switched_off_and_the_id_is_still_echoed(quiet_tim
     time.sleep(0.5)
     assert not [line for line in quiet_timed.output if request_id in line]
     assert not [line for line in quiet_timed.output if line.startswith('{"ts"')]
+
+
+class SessionServer(LiveServer):
+    """A server in a session of its own, so that a Ctrl-C can reach its whole process group."""
+
+    def _start(self, argv: list[str], **popen) -> None:
+        super()._start(argv, start_new_session=True, **popen)
+
+
+def test_ctrl_c_ends_every_process_of_the_server_within_seconds(built, settings):
+    """Ctrl-C sends SIGINT to every process of the group; the master then sends its workers
+    SIGQUIT. gunicorn's gthread worker shut its thread pool down inside that signal handler: a
+    signal landing while the main thread held the pool's lock (handing over the last request)
+    left the worker waiting for ever, until the master killed it at the graceful timeout (10 s).
+    Without the fix in server/serving.py this loop meets it within its first stops."""
+    for _ in range(5):
+        live = SessionServer(settings)
+        group = live.process.pid
+        try:
+            assert live.get("/health/ready").status_code == 200
+            assert live.get("/sparql", params={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"}).ok
+            started = time.monotonic()
+            os.killpg(group, signal.SIGINT)
+            while _group_alive(group) and time.monotonic() - started < 9:
+                time.sleep(0.05)
+            assert not _group_alive(group), live.log
+        finally:
+            if _group_alive(group):
+                os.killpg(group, signal.SIGKILL)
+        assert "was sent SIG" not in live.log, live.log
+        assert time.monotonic() - started < 6
+
+
+def _group_alive(group: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
