@@ -34,24 +34,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tree_sum(pid: int, measure) -> float:
+    """`measure(process)` summed over the process `pid` and all its descendants (0 if it is gone;
+    a process that ends meanwhile counts nothing)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += measure(process)
+        except psutil.Error:
+            pass
+    return total
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = 0.2):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak, self._stop_event = pid, interval, 0, threading.Event()
 
     def tree_rss(self) -> int:
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root] + root.children(recursive=True)
-        except psutil.Error:
-            return 0
-        total = 0
-        for p in procs:
-            try:
-                total += self.measure(p)
-            except psutil.Error:
-                pass
-        return total
+        return tree_sum(self.pid, self.measure)
 
     @staticmethod
     def measure(process: psutil.Process) -> int:
@@ -131,20 +137,10 @@ class Server:
         self._start_samplers()
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far by the server's processes."""
-        try:
-            root = psutil.Process(self.process.pid)
-            processes = [root] + root.children(recursive=True)
-        except (psutil.Error, AttributeError):
+        """CPU time used so far by the server's processes (0 before it started)."""
+        if self.process is None:
             return 0.0
-        total = 0.0
-        for process in processes:
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-        return total
+        return tree_sum(self.process.pid, lambda process: sum(process.cpu_times()[:2]))
 
     def wait_http(self, path: str, seconds: float = 120.0) -> None:
         started = time.perf_counter()

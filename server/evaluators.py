@@ -213,7 +213,9 @@ def supervise(path: str, size: int, store: str | None) -> None:
 
 def _quiet_stdout() -> None:
     """Nobody reads the pipe to the starter after "ready": nothing may ever block on it."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _parent_alive(wait: float) -> bool:
