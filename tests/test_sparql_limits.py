@@ -2,10 +2,13 @@
 stopped while others are answered), the row cap, request sizes, per-client concurrency."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 import requests
@@ -194,3 +197,59 @@ def test_a_query_that_needs_too_much_memory_is_stopped(built, settings):
         assert requests.get(url, params={"query": SIMPLE}).json()["boolean"] is True
     finally:
         live.stop()
+
+
+def _hold_slots(folder: str, limit: int, wanted: int, ready, release) -> None:
+    from server.query_limits import ClientLimiter, TooManyQueries
+    limiter = ClientLimiter(Path(folder), limit)
+    taken = 0
+    with ExitStack() as stack:
+        for _ in range(wanted):
+            try:
+                stack.enter_context(limiter.slot("203.0.113.7"))
+                taken += 1
+            except TooManyQueries:
+                break
+        ready.put(taken)
+        release.wait(30)
+
+
+def test_client_slots_are_counted_across_processes_and_threads(tmp_path):
+    """The per-client limit holds across worker processes (lock files) and among one process's
+    threads (each slot given to one of them at a time), whichever slot each starts from."""
+    from server.query_limits import ClientLimiter, TooManyQueries
+    context = multiprocessing.get_context("fork")
+    ready, release = context.Queue(), context.Event()
+    other = context.Process(target=_hold_slots, args=(str(tmp_path), 5, 3, ready, release))
+    other.start()
+    try:
+        assert ready.get(timeout=30) == 3  # another worker holds 3 of the client's 5 slots
+        limiter = ClientLimiter(tmp_path, 5)
+        entered, refused = [], []
+        barrier = threading.Barrier(4)
+
+        def query():
+            try:
+                with limiter.slot("203.0.113.7"):
+                    entered.append(1)
+                    barrier.wait(10)  # hold the slot until every thread has tried
+            except TooManyQueries:
+                refused.append(1)
+                barrier.wait(10)
+
+        threads = [threading.Thread(target=query) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
+        assert (len(entered), len(refused)) == (2, 2)
+        with limiter.slot("198.51.100.1"):  # another client counts apart
+            pass
+    finally:
+        release.set()
+        other.join(10)
+    with ExitStack() as stack:  # the other process is gone: its slots are free again
+        for _ in range(5):
+            stack.enter_context(limiter.slot("203.0.113.7"))
+        with pytest.raises(TooManyQueries):
+            stack.enter_context(limiter.slot("203.0.113.7"))
