@@ -33,6 +33,10 @@ class Settings:
     sparql_evaluators: int = 2
     sparql_memory_mb: int = 2048
     sparql_cache_bytes: int = 32 << 20
+    #: A query whose work the data bounds to at most this many solutions is evaluated in the
+    #: worker, without an evaluator's round trip (0: every query goes to an evaluator;
+    #: server/light_queries.py).
+    inline_query_max_bindings: int = 1000
     #: Whole responses (documents, their 303s, SPARQL answers when the result cache is on) kept
     #: per worker and release and answered without entering Flask (bytes, 0 = off;
     #: server/response_cache.py).

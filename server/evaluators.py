@@ -286,7 +286,7 @@ def _serve_jobs(listener: socket.socket, stores: dict) -> None:
         if limit > 0:
             signal.alarm(int(limit) + ALARM_GRACE)
         started = time.monotonic()
-        answer = _answer(job, stores)
+        answer = answer_job(job, stores)
         signal.alarm(0)
         try:
             conn.send(answer)
@@ -301,7 +301,9 @@ def _serve_jobs(listener: socket.socket, stores: dict) -> None:
             return
 
 
-def _answer(job: dict, stores: dict) -> tuple:
+def answer_job(job: dict, stores: dict) -> tuple:
+    """("ok", the evaluation) or ("error", status, title, detail, extra): what an evaluator sends
+    back (and what the worker computes itself for a light query: server/light_queries.py)."""
     from .sparql_results import EvaluationError, evaluate
     try:
         return ("ok", evaluate(job, stores))

@@ -33,6 +33,9 @@ DURATION = Histogram("lodpub_http_request_duration_seconds",
                      "Time from the request read to the response made (body not yet sent), by URL rule.",
                      ["route"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
 SPARQL_TIMEOUTS = Counter("lodpub_sparql_timeouts_total", "SPARQL queries stopped at the time limit.")
+SPARQL_EVALUATIONS = Counter("lodpub_sparql_evaluations_total",
+                             "SPARQL queries evaluated (result cache misses), by where: in the worker (a light "
+                             "query, server/light_queries.py) or in an evaluator process.", ["where"])
 STORE_ERRORS = Counter("lodpub_store_errors_total", "Requests answered 503 because the store could not be reached.")
 # livemax: a version counts while a live worker serves it (two during a switch, one after)
 RELEASE = Gauge("lodpub_release_info", "The release served by live workers (1) by version.", ["version"],
@@ -44,6 +47,10 @@ _served_lock = threading.Lock()
 
 def sparql_timeout() -> None:
     SPARQL_TIMEOUTS.inc()
+
+
+def sparql_evaluated(where: str) -> None:
+    SPARQL_EVALUATIONS.labels(where).inc()
 
 
 def store_error() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from . import dataset_description, loading, search_index, statistics
+from . import dataset_description, light_queries, loading, search_index, statistics
 from .config import Settings
 from .namespaces import prefixes
 from .progress import Progress
@@ -142,6 +142,7 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
         "focus_nodes": focus_nodes,
     }
     stats = statistics.compute(store, settings.base)
+    fanout = light_queries.fanout_statistics(store)
     del store
     description = dataset_description.describe(
         base=settings.base, catalog=dataset_description.load_catalog(settings.root, settings.base),
@@ -161,6 +162,7 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
         "graphs": dict(sorted(Counter(q.graph_name.value for q in data_quads).items())),
         "validation": validation,
         "statistics": stats.to_json(),
+        light_queries.MANIFEST_KEY: fanout,
         "files": files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

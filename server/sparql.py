@@ -2,7 +2,7 @@
 
 - request parsing and content negotiation: sparql_protocol
 - evaluation and result formats: sparql_results (run in evaluator processes)
-- evaluation in killable processes, with the time limit: evaluators
+- evaluation in killable processes, with the time limit: evaluators; light queries in the worker: light_queries
 - row cap: sparql_results; per-client limit, result cache: query_limits
 - the service description: service_description
 See docs/sparql.md for the behaviour, status codes and choices.
@@ -20,7 +20,8 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import search_service
-from . import evaluators, metrics, query_limits, response_cache
+from . import evaluators, light_queries, metrics, query_limits, response_cache
+from .lru import LRU
 from .app import error_response, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
@@ -29,7 +30,7 @@ from .negotiation import jsonld_profile
 from .service_description import describe
 from .sparql_protocol import (
     GRAPH_TYPES, HTML, JSONLD, NTRIPLES, RDFXML, RESULT_TYPES, RESULTS_JSON, TURTLE,
-    MAX_NESTING, MAX_OPERATORS, NotAcceptable, ProtocolError, analyse, choose_type, content_type, operation_from, read_only_refusal,
+    MAX_NESTING, MAX_OPERATORS, NotAcceptable, ProtocolError, analysed, choose_type, content_type, operation_from, read_only_refusal,
 )
 from .sparql_results import RDF_LANG_STRING, XSD_STRING
 
@@ -130,7 +131,7 @@ def _problem(status: int, title: str, detail: str, retry_after: int | None = Non
 
 def _answer(operation):
     s = settings()
-    text = analyse(operation.query)
+    text = analysed(operation.query)
     if text.is_update:
         raise read_only_refusal()
     if text.uses_service and not search_service.only_search_services(operation.query, s.base):
@@ -171,6 +172,7 @@ def _answer(operation):
             "default_graphs": list(operation.default_graphs),
             "named_graphs": list(operation.named_graphs),
             "union": not text.declares_dataset,
+            "uses_service": text.uses_service,  # without a SERVICE keyword, no search block to expand
             "media_type": (TURTLE if text.gives_graph else RESULTS_JSON) if media_type == HTML else media_type,
             "max_rows": s.max_result_rows,
             "timeout": s.query_timeout,
@@ -182,7 +184,7 @@ def _answer(operation):
         limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
         try:
             with limiter.slot(request.remote_addr or "unknown"):
-                answer = evaluators.run(job, s.query_timeout)
+                answer = _evaluate(job, text, pub, s)
         except query_limits.TooManyQueries:
             return _problem(429, "Too Many Requests",
                             f"You already have {s.max_concurrent_queries_per_client} queries running; wait for "
@@ -235,6 +237,25 @@ def _answer(operation):
         response.headers["X-Result-Row-Limit"] = str(s.max_result_rows)
         response.headers["Link"] = f'<{link}>; rel="describedby"'
     return _finish(response, etag if cacheable else None, pub, meta)
+
+
+def _evaluate(job: dict, text, pub, s) -> tuple:
+    """A light query here, on the worker's store handle; any other in an evaluator."""
+    if _is_light(text, pub, s.inline_query_max_bindings):
+        metrics.sparql_evaluated("worker")
+        stores = pub.memo("sparql-worker-stores", lambda: {job["store"]: pub.store})
+        return evaluators.answer_job(job, stores)
+    metrics.sparql_evaluated("evaluator")
+    return evaluators.run(job, s.query_timeout)
+
+
+def _is_light(text, pub, limit: int) -> bool:
+    if limit <= 0 or pub.remote:
+        return False
+    verdicts = pub.memo("light-query-verdicts", lambda: LRU(4096))
+    fanout = pub.release.manifest.get(light_queries.MANIFEST_KEY)
+    return verdicts.get(text.normalised, lambda: (light_queries.is_light(
+        text.tokens, text.prefixes, pub.store, fanout, limit),))[0]
 
 
 def _finish(response, etag, pub, meta):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the evaluator processes import this module without Flask
@@ -54,6 +55,7 @@ class QueryText:
     operators: int            # operators and chained clauses (see MAX_OPERATORS)
     normalised: str           # tokens joined by one space, comments dropped
     prefixes: dict[str, str] = field(default_factory=dict)
+    tokens: tuple[tuple[str, str], ...] = ()  # (kind, text), comments and spaces dropped
 
     @property
     def gives_graph(self) -> bool:
@@ -62,6 +64,21 @@ class QueryText:
     @property
     def too_complex(self) -> bool:
         return self.nesting > MAX_NESTING or self.operators > MAX_OPERATORS
+
+
+#: texts up to this long have their analysis kept (per process, the last ANALYSED_KEPT of them)
+ANALYSED_MAX_CHARS = 4096
+ANALYSED_KEPT = 256
+
+
+def analysed(text: str) -> QueryText:
+    """`analyse(text)`, kept for short texts: a client repeating a query is not lexed again."""
+    return _analysed_kept(text) if len(text) <= ANALYSED_MAX_CHARS else analyse(text)
+
+
+@lru_cache(maxsize=ANALYSED_KEPT)
+def _analysed_kept(text: str) -> QueryText:
+    return analyse(text)
 
 
 def analyse(text: str) -> QueryText:
@@ -108,7 +125,7 @@ def analyse(text: str) -> QueryText:
             operators += 1
     normalised = " ".join(value for _, value in tokens)
     return QueryText(text, form, is_update, uses_service, declares_dataset, nesting, int(operators),
-                     normalised, prefixes)
+                     normalised, prefixes, tuple(tokens))
 
 
 # --------------------------------------------------------------------------------------------

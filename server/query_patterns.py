@@ -1,0 +1,227 @@
+"""The triple patterns of a simple query, read from the lexer's tokens (sparql_protocol).
+
+Only one shape is recognised, the one of lookups: ASK, SELECT [DISTINCT] (variables or *),
+or CONSTRUCT, whose WHERE is one group of triple patterns and FILTERs (optionally inside one
+GRAPH), then ORDER BY / LIMIT / OFFSET. Anything else (OPTIONAL, UNION, nested groups,
+property paths, blank-node brackets, subqueries, EXISTS, BIND, VALUES, GROUP BY, SERVICE,
+BASE, relative IRIs, DESCRIBE) reads as None: not recognised. Nothing here decides what the
+query means; Oxigraph evaluates the text itself. These patterns only feed the estimate of how
+much work it is (server/light_queries.py), so a shape read as None costs nothing but speed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+_PATH_OPERATORS = frozenset("/|^*+?!(")
+_MODIFIER_WORDS = frozenset({"ORDER", "BY", "ASC", "DESC", "LIMIT", "OFFSET"})
+_REFUSED_IN_FILTERS = frozenset({"EXISTS", "SELECT", "SERVICE", "GRAPH"})
+
+
+@dataclass(frozen=True)
+class Term:
+    kind: str    # "var", "iri" or "literal"
+    value: str   # the variable's name, the absolute IRI, or the literal's token
+
+
+@dataclass(frozen=True)
+class Pattern:
+    subject: Term
+    predicate: Term
+    object: Term
+
+
+class _NotRecognised(Exception):
+    pass
+
+
+def triple_patterns(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]) -> list[Pattern] | None:
+    """The query's triple patterns if it has the lookup shape described above, else None."""
+    try:
+        return _Reader(tokens, prefixes).query()
+    except (_NotRecognised, IndexError):
+        return None
+
+
+def _split_final_dots(tokens):
+    """The lexer reads `schema:Event.` as one name; a prefixed name cannot end with a dot."""
+    for kind, value in tokens:
+        if kind == "name" and value.endswith(".") and ":" in value:
+            yield kind, value.rstrip(".")
+            yield from (("other", ".") for _ in range(len(value) - len(value.rstrip("."))))
+        else:
+            yield kind, value
+
+
+class _Reader:
+    def __init__(self, tokens, prefixes: dict[str, str]):
+        self.tokens, self.prefixes, self.i = list(_split_final_dots(tokens)), prefixes, 0
+        self.patterns: list[Pattern] = []
+
+    # -- tokens ---------------------------------------------------------------------------
+    def peek(self, ahead: int = 0) -> tuple[str, str]:
+        if self.i + ahead >= len(self.tokens):
+            return ("end", "")
+        return self.tokens[self.i + ahead]
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token[0] == "end":
+            raise _NotRecognised()
+        self.i += 1
+        return token
+
+    def word(self) -> str:
+        kind, value = self.peek()
+        return value.upper() if kind == "name" else ""
+
+    def expect(self, value: str) -> None:
+        if self.take()[1] != value:
+            raise _NotRecognised()
+
+    def skip_balanced(self, opening: str, closing: str, refused: frozenset = frozenset()) -> None:
+        self.expect(opening)
+        depth = 1
+        while depth:
+            kind, value = self.take()
+            if kind == "other" and value == opening:
+                depth += 1
+            elif kind == "other" and value == closing:
+                depth -= 1
+            elif kind == "name" and value.upper() in refused:
+                raise _NotRecognised()
+
+    # -- the query ------------------------------------------------------------------------
+    def query(self) -> list[Pattern]:
+        while self.word() == "PREFIX":
+            self.i += 3
+        form = self.word()
+        self.i += 1
+        if form == "SELECT":
+            self.projection()
+        elif form == "CONSTRUCT" and self.peek()[1] == "{":
+            self.skip_balanced("{", "}", refused=frozenset({"GRAPH"}))
+        elif form not in ("ASK", "CONSTRUCT"):
+            raise _NotRecognised()
+        while self.word() == "FROM":
+            self.i += 1
+            if self.word() == "NAMED":
+                self.i += 1
+            self.take()
+        if self.word() == "WHERE":
+            self.i += 1
+        self.where()
+        self.modifiers()
+        return self.patterns
+
+    def projection(self) -> None:
+        if self.word() in ("DISTINCT", "REDUCED"):
+            self.i += 1
+        if self.peek()[1] == "*":
+            self.i += 1
+            return
+        if self.peek()[0] != "var":
+            raise _NotRecognised()  # expressions: (… AS ?x), aggregates
+        while self.peek()[0] == "var":
+            self.i += 1
+
+    def where(self) -> None:
+        self.expect("{")
+        if self.word() == "GRAPH":
+            self.i += 1
+            self.term()
+            self.expect("{")
+            self.group_body()
+            self.expect("}")
+        else:
+            self.group_body()
+        self.expect("}")
+
+    def modifiers(self) -> None:
+        while self.peek()[0] != "end":
+            kind, value = self.take()
+            if kind == "name" and (value.upper() in _MODIFIER_WORDS or value.isdigit()):
+                continue
+            if kind == "var" or (kind == "other" and value in "()"):
+                continue
+            raise _NotRecognised()
+
+    # -- the group ------------------------------------------------------------------------
+    def group_body(self) -> None:
+        while self.peek()[1] != "}":
+            if self.peek()[1] == ".":
+                self.i += 1
+            elif self.word() == "FILTER":
+                self.filter()
+            else:
+                self.triples()
+
+    def filter(self) -> None:
+        self.i += 1
+        if self.peek()[0] == "name":  # FILTER regex(…), FILTER langMatches(…)
+            if self.word() in _REFUSED_IN_FILTERS or self.word() == "NOT":
+                raise _NotRecognised()
+            self.i += 1
+        self.skip_balanced("(", ")", refused=_REFUSED_IN_FILTERS)
+
+    def triples(self) -> None:
+        subject = self.term()
+        while True:
+            predicate = self.verb()
+            while True:
+                self.patterns.append(Pattern(subject, predicate, self.term()))
+                if self.peek()[1] != ",":
+                    break
+                self.i += 1
+            if self.peek()[1] != ";":
+                return
+            while self.peek()[1] == ";":
+                self.i += 1
+            if self.peek()[1] in (".", "}"):
+                return
+
+    def verb(self) -> Term:
+        if self.peek() == ("name", "a"):
+            self.i += 1
+            term = Term("iri", RDF_TYPE)
+        else:
+            term = self.term()
+            if term.kind == "literal":
+                raise _NotRecognised()
+        if self.peek()[0] == "other" and self.peek()[1] in _PATH_OPERATORS:
+            raise _NotRecognised()
+        return term
+
+    def term(self) -> Term:
+        kind, value = self.take()
+        if kind == "var":
+            return Term("var", value[1:])
+        if kind == "iri":
+            iri = value[1:-1]
+            if ":" not in iri:
+                raise _NotRecognised()  # relative to a base: left to Oxigraph
+            return Term("iri", iri)
+        if kind == "string":
+            return self.literal_suffix(value)
+        if kind == "other" and value in "+-" and self.peek()[0] == "name" and self.peek()[1][:1].isdigit():
+            return Term("literal", value + self.take()[1])
+        if kind == "name":
+            if value.startswith("_:"):
+                return Term("var", value)  # a blank node in a pattern is a variable
+            if ":" in value:
+                prefix, _, local = value.partition(":")
+                if prefix not in self.prefixes or "\\" in local or "%" in local:
+                    raise _NotRecognised()
+                return Term("iri", self.prefixes[prefix] + local)
+            if value[:1].isdigit() or value in ("true", "false"):
+                return Term("literal", value)
+        raise _NotRecognised()
+
+    def literal_suffix(self, text: str) -> Term:
+        if self.peek()[1] == "@":
+            self.i += 1
+            text += "@" + self.take()[1]
+        elif self.peek()[1] == "^" and self.peek(1)[1] == "^":
+            self.i += 2
+            text += "^^" + self.term().value
+        return Term("literal", text)

@@ -1,0 +1,242 @@
+"""Light queries, answered by the worker without an evaluator (server/light_queries.py,
+server/query_patterns.py): which queries count as light, the release's fan-out figures they
+are judged by, and that their answers are the evaluators' answers, byte for byte."""
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+
+import pytest
+import requests
+from rdflib import Dataset
+
+from server import light_queries
+from server.query_patterns import RDF_TYPE, Pattern, Term, triple_patterns
+from server.sparql_protocol import analyse
+
+from .test_operations import samples
+from .test_sparql_limits import _live
+from .test_sparql_support import parse_graph, parse_results, reference_graph, reference_select, solution_rows
+
+SCHEMA = "https://schema.org/"
+PREFIXES = "PREFIX schema: <https://schema.org/>\nPREFIX : <urn:ex:>\n"
+
+
+def patterns(query: str) -> list[Pattern] | None:
+    text = analyse(query)
+    return triple_patterns(text.tokens, text.prefixes)
+
+
+def var(name: str) -> Term:
+    return Term("var", name)
+
+
+def iri(value: str) -> Term:
+    return Term("iri", value)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the patterns
+# --------------------------------------------------------------------------------------------
+
+def test_a_lookup_is_read_into_its_triple_patterns():
+    query = PREFIXES + """SELECT DISTINCT ?place ?name WHERE {
+      :m a schema:Event; schema:location ?place , ?other .
+      ?place schema:name "Beyrouth"@fr, 'x'^^schema:Text ; schema:size -3 ;.
+      FILTER(lang(?name) = "ar") FILTER regex(?name, "^B")
+      _:b schema:address ?place.
+    } ORDER BY DESC(?place) LIMIT 10 OFFSET 2"""
+    assert patterns(query) == [
+        Pattern(iri("urn:ex:m"), iri(RDF_TYPE), iri(SCHEMA + "Event")),
+        Pattern(iri("urn:ex:m"), iri(SCHEMA + "location"), var("place")),
+        Pattern(iri("urn:ex:m"), iri(SCHEMA + "location"), var("other")),
+        Pattern(var("place"), iri(SCHEMA + "name"), Term("literal", '"Beyrouth"@fr')),
+        Pattern(var("place"), iri(SCHEMA + "name"), Term("literal", f"'x'^^{SCHEMA}Text")),
+        Pattern(var("place"), iri(SCHEMA + "size"), Term("literal", "-3")),
+        Pattern(var("_:b"), iri(SCHEMA + "address"), var("place")),
+    ]
+
+
+@pytest.mark.parametrize("query", [
+    "ASK { <urn:ex:m> ?p ?o }",
+    "ASK WHERE { <urn:ex:m> ?p ?o . }",
+    "SELECT * FROM <urn:ex:g> WHERE { <urn:ex:m> ?p ?o }",
+    "CONSTRUCT { <urn:ex:m> ?p ?o } WHERE { <urn:ex:m> ?p ?o }",
+    "CONSTRUCT WHERE { <urn:ex:m> ?p ?o }",
+    "SELECT ?p WHERE { GRAPH ?g { <urn:ex:m> ?p ?o } }",
+])
+def test_every_form_of_the_lookup_shape_is_read(query):
+    assert patterns(query) == [Pattern(iri("urn:ex:m"), var("p"), var("o"))]
+
+
+@pytest.mark.parametrize("query", [
+    "DESCRIBE <urn:ex:m>",
+    "BASE <urn:ex:> ASK { <m> ?p ?o }",
+    "ASK { <m> ?p ?o }",                                          # relative IRI
+    "ASK { ex:m ?p ?o }",                                         # undeclared prefix
+    "ASK { <urn:ex:m> ?p ?o OPTIONAL { ?o ?q ?r } }",
+    "ASK { { <urn:ex:m> ?p ?o } UNION { <urn:ex:n> ?p ?o } }",
+    "ASK { { <urn:ex:m> ?p ?o } }",
+    "ASK { <urn:ex:m> <urn:ex:p>/<urn:ex:q> ?o }",
+    "ASK { <urn:ex:m> ^<urn:ex:p> ?o }",
+    "ASK { <urn:ex:m> <urn:ex:p>* ?o }",
+    "ASK { <urn:ex:m> <urn:ex:p> [ <urn:ex:q> ?o ] }",
+    "ASK { <urn:ex:m> <urn:ex:p> (1 2) }",
+    "ASK { <urn:ex:m> ?p ?o FILTER EXISTS { ?o ?q ?r } }",
+    "ASK { <urn:ex:m> ?p ?o FILTER(NOT EXISTS { ?o ?q ?r }) }",
+    "ASK { <urn:ex:m> ?p ?o BIND(1 AS ?x) }",
+    "ASK { <urn:ex:m> ?p ?o VALUES ?o { 1 } }",
+    "ASK { <urn:ex:m> ?p ?o MINUS { ?o ?q ?r } }",
+    "ASK { SERVICE <urn:ex:s> { <urn:ex:m> ?p ?o } }",
+    "ASK { <urn:ex:m> ?p ?o . GRAPH ?g { ?o ?q ?r } }",
+    "SELECT (COUNT(*) AS ?n) { <urn:ex:m> ?p ?o }",
+    "SELECT ?p { <urn:ex:m> ?p ?o } GROUP BY ?p",
+    "SELECT ?o { <urn:ex:m> ?p ?o { SELECT ?o { ?o ?q ?r } } }",
+    "ASK { <urn:ex:m> ?p ?o } VALUES ?o { 1 }",
+    "ASK { <urn:ex:m> ?p",
+    "INSERT DATA { <urn:ex:m> <urn:ex:p> 1 }",
+])
+def test_anything_beyond_the_lookup_shape_is_not_read(query):
+    assert patterns(query) is None
+
+
+# --------------------------------------------------------------------------------------------
+# The release's fan-out figures, and the estimate
+# --------------------------------------------------------------------------------------------
+
+def _dump(built) -> Dataset:
+    return _parsed(str(built.file("dataset.trig")))
+
+
+@lru_cache(maxsize=2)
+def _parsed(path: str) -> Dataset:
+    dataset = Dataset()
+    dataset.parse(path, format="trig")
+    return dataset
+
+
+def test_the_releases_fan_out_figures_are_the_largest_rdflib_counts_in_its_dump(built):
+    """Computed at build time by Oxigraph; checked against rdflib's reading of the TriG dump."""
+    out, into, out_any, in_any = Counter(), Counter(), Counter(), Counter()
+    for s, p, o, _ in _dump(built).quads((None, None, None, None)):
+        out[(str(p), s)] += 1
+        into[(str(p), o)] += 1
+        out_any[s] += 1
+        in_any[o] += 1
+    expected_out, expected_in = {}, {}
+    for (p, _), n in out.items():
+        expected_out[p] = max(expected_out.get(p, 0), n)
+    for (p, _), n in into.items():
+        expected_in[p] = max(expected_in.get(p, 0), n)
+    figures = built.manifest[light_queries.MANIFEST_KEY]
+    assert figures == {"out": expected_out, "in": expected_in,
+                       "out_any": max(out_any.values()), "in_any": max(in_any.values())}
+
+
+def _first_meeting(store) -> str:
+    rows = store.query(f"SELECT ?m {{ ?m a <{SCHEMA}Event> }} ORDER BY ?m LIMIT 1", use_default_graph_as_union=True)
+    return next(iter(rows))["m"].value
+
+
+def test_a_join_from_a_constant_is_light_and_a_scan_is_not(built):
+    store = built.open_store()
+    figures = built.manifest[light_queries.MANIFEST_KEY]
+    meeting = _first_meeting(store)
+    statements = sum(1 for _ in _dump(built).quads((_ref(meeting), None, None, None)))
+
+    def estimate(query, limit=1000):
+        return light_queries.estimated_bindings(patterns(PREFIXES + query), store, figures, limit)
+
+    # a constant subject: its statements, counted exactly
+    assert estimate(f"CONSTRUCT {{ <{meeting}> ?p ?o }} WHERE {{ <{meeting}> ?p ?o }}") == statements
+    assert estimate(f"ASK {{ <{meeting}> ?p ?o }}", limit=statements - 1) is None
+    # through a bound variable: the predicate's largest fan-out, per solution so far
+    places = sum(1 for _ in _dump(built).quads((_ref(meeting), _ref(SCHEMA + "location"), None, None)))
+    per_place = figures["out"][SCHEMA + "address"]
+    assert estimate(f"ASK {{ <{meeting}> schema:location ?place . ?place schema:address ?a }}") == \
+        places + places * per_place
+    # nothing to start from: a scan, never light
+    assert estimate("ASK { ?s ?p ?o }") is None
+    assert estimate("ASK { ?s schema:name ?name }") is None
+    # a constant object: its statements, counted up to the limit
+    events = sum(1 for _ in _dump(built).quads((None, _ref(RDF_TYPE), _ref(SCHEMA + "Event"), None)))
+    assert estimate("SELECT ?m { ?m a schema:Event }") == events
+    assert estimate("SELECT ?m { ?m a schema:Event }", limit=events - 1) is None
+
+
+def test_no_query_is_light_without_fan_out_figures_or_with_the_setting_at_zero(built):
+    store = built.open_store()
+    text = analyse(f"ASK {{ <{_first_meeting(store)}> ?p ?o }}")
+    figures = built.manifest[light_queries.MANIFEST_KEY]
+    assert light_queries.is_light(text.tokens, text.prefixes, store, figures, 1000)
+    assert not light_queries.is_light(text.tokens, text.prefixes, store, None, 1000)  # a release built before
+    assert not light_queries.is_light(text.tokens, text.prefixes, store, figures, 0)
+
+
+def _ref(value: str):
+    from rdflib import URIRef
+    return URIRef(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Over HTTP: the worker answers light queries, the evaluators the others, the same bytes
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def inline(built, settings):
+    live = _live(settings, LODPUB_SPARQL_CACHE_BYTES=0)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def evaluators_only(built, settings):
+    live = _live(settings, LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_INLINE_QUERY_MAX_BINDINGS=0)
+    yield live
+    live.stop()
+
+
+def _evaluations(url: str) -> dict[str, float]:
+    values = samples(url)
+    return {where: values.get(("lodpub_sparql_evaluations_total", (("where", where),)), 0.0)
+            for where in ("worker", "evaluator")}
+
+
+def test_a_light_query_is_answered_by_the_worker_and_a_scan_by_an_evaluator(inline, built):
+    meeting = _first_meeting(built.open_store())
+    describe = f"CONSTRUCT {{ <{meeting}> ?p ?o }} WHERE {{ <{meeting}> ?p ?o }}"
+    before = _evaluations(inline.url)
+    response = requests.get(inline.url + "/sparql", params={"query": describe}, headers={"Accept": "text/turtle"})
+    assert response.status_code == 200
+    assert parse_graph(response.content, "text/turtle").isomorphic(reference_graph(built, describe))
+    middle = _evaluations(inline.url)
+    assert (middle["worker"] - before["worker"], middle["evaluator"] - before["evaluator"]) == (1, 0)
+    response = requests.get(inline.url + "/sparql", params={"query": "ASK { ?s ?p ?o }"})
+    assert response.json()["boolean"] is True
+    after = _evaluations(inline.url)
+    assert (after["worker"] - middle["worker"], after["evaluator"] - middle["evaluator"]) == (0, 1)
+
+
+@pytest.mark.parametrize("form, formats", [
+    ("select", ["json", "xml", "csv", "tsv"]),
+    ("ask", ["json", "xml", "csv"]),
+    ("construct", ["turtle", "ntriples", "rdfxml", "jsonld"]),
+])
+def test_the_worker_answers_light_queries_with_the_evaluators_bytes(inline, evaluators_only, built, form, formats):
+    meeting = _first_meeting(built.open_store())
+    query = {
+        "select": f"SELECT ?p ?o WHERE {{ <{meeting}> ?p ?o }} ORDER BY ?p ?o",
+        "ask": f"PREFIX schema: <{SCHEMA}> ASK {{ <{meeting}> a schema:Event ; schema:location ?place }}",
+        "construct": f"CONSTRUCT {{ <{meeting}> ?p ?o }} WHERE {{ <{meeting}> ?p ?o }}",
+    }[form]
+    before = _evaluations(inline.url)
+    for format_name in formats:
+        ours = requests.get(inline.url + "/sparql", params={"query": query, "format": format_name})
+        reference = requests.get(evaluators_only.url + "/sparql", params={"query": query, "format": format_name})
+        assert ours.status_code == reference.status_code == 200
+        assert ours.headers["Content-Type"] == reference.headers["Content-Type"]
+        assert ours.content == reference.content, format_name
+    assert _evaluations(inline.url)["worker"] - before["worker"] == len(formats)
+    if form == "select":
+        assert solution_rows(parse_results(ours.content, "text/tab-separated-values")) == \
+            reference_select(built, query)[1]
