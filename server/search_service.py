@@ -264,7 +264,7 @@ def expand_job(job: dict, error_class: type[Exception]) -> dict:
     """An evaluator job with its query pre-expanded (the same job when it has no search block);
     a bad block raises `error_class(400, title, detail)`."""
     base = job.get("base") or ""
-    if not base or not uses_search(job["query"], base):
+    if not base or not job.get("uses_service", True) or not uses_search(job["query"], base):
         return job
     release = job.get("release") or (str(Path(job["store"]).parent) if isinstance(job.get("store"), str) else None)
     try:

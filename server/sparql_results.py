@@ -322,7 +322,8 @@ def _used_prefixes(triples: list, prefixes: dict[str, str]) -> dict[str, str]:
                 iris.add(term.value)
             elif isinstance(term, ox.Literal):
                 iris.add(term.datatype.value)
-    return {p: ns for p, ns in prefixes.items() if any(i.startswith(ns) for i in iris)}
+    lines = "\n" + "\n".join(iris)  # one substring search (in C) per namespace; no IRI holds a newline
+    return {p: ns for p, ns in prefixes.items() if "\n" + ns in lines}
 
 
 def default_prefixes(base: str) -> dict[str, str]:
