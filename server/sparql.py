@@ -181,10 +181,8 @@ def _answer(operation):
         }
         if text.prefixes:
             job["base_prefixes"] = {**job["base_prefixes"], **text.prefixes}
-        limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
         try:
-            with limiter.slot(request.remote_addr or "unknown"):
-                answer = _evaluate(job, text, pub, s)
+            answer = _evaluate(job, text, pub, s)
         except query_limits.TooManyQueries:
             return _problem(429, "Too Many Requests",
                             f"You already have {s.max_concurrent_queries_per_client} queries running; wait for "
@@ -240,13 +238,16 @@ def _answer(operation):
 
 
 def _evaluate(job: dict, text, pub, s) -> tuple:
-    """A light query here, on the worker's store handle; any other in an evaluator."""
+    """A light query here, on the worker's store handle (it holds no evaluator, so it takes none
+    of the client's slots); any other in an evaluator, in one of the client's slots."""
     if _is_light(text, pub, s.inline_query_max_bindings):
         metrics.sparql_evaluated("worker")
         stores = pub.memo("sparql-worker-stores", lambda: {job["store"]: pub.store})
         return evaluators.answer_job(job, stores)
     metrics.sparql_evaluated("evaluator")
-    return evaluators.run(job, s.query_timeout)
+    limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
+    with limiter.slot(request.remote_addr or "unknown"):
+        return evaluators.run(job, s.query_timeout)
 
 
 def _is_light(text, pub, limit: int) -> bool:

@@ -3,7 +3,9 @@ server/query_patterns.py): which queries count as light, the release's fan-out f
 are judged by, and that their answers are the evaluators' answers, byte for byte."""
 from __future__ import annotations
 
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import pytest
@@ -15,7 +17,7 @@ from server.query_patterns import RDF_TYPE, Pattern, Term, triple_patterns
 from server.sparql_protocol import analyse
 
 from .test_operations import samples
-from .test_sparql_limits import _live
+from .test_sparql_limits import RUNAWAY, _live
 from .test_sparql_support import parse_graph, parse_results, reference_graph, reference_select, solution_rows
 
 SCHEMA = "https://schema.org/"
@@ -240,3 +242,23 @@ def test_the_worker_answers_light_queries_with_the_evaluators_bytes(inline, eval
     if form == "select":
         assert solution_rows(parse_results(ours.content, "text/tab-separated-values")) == \
             reference_select(built, query)[1]
+
+
+def test_a_light_query_takes_none_of_the_clients_slots(built, settings):
+    """The per-client limit shares out the evaluators: a client whose one slot is busy with a
+    runaway still gets its lookups answered, and its other heavy queries a 429."""
+    live = _live(settings, LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_MAX_CONCURRENT_QUERIES_PER_CLIENT=1,
+                 LODPUB_QUERY_TIMEOUT=3, LODPUB_SPARQL_MEMORY_MB=8192)
+    try:
+        url = live.url + "/sparql"
+        meeting = _first_meeting(built.open_store())
+        with ThreadPoolExecutor(1) as pool:
+            runaway = pool.submit(requests.post, url, data={"query": RUNAWAY}, timeout=30)
+            time.sleep(0.5)
+            light = requests.get(url, params={"query": f"ASK {{ <{meeting}> ?p ?o }}"}, timeout=30)
+            heavy = requests.get(url, params={"query": "ASK { ?s ?p ?o } # another"}, timeout=30)
+            assert runaway.result().status_code == 503
+        assert (light.status_code, light.json()["boolean"]) == (200, True)
+        assert heavy.status_code == 429
+    finally:
+        live.stop()
