@@ -2,8 +2,8 @@
 
 Queries are evaluated in separate processes so that they can be stopped at the time limit
 (server/evaluators.py). For a lookup (one meeting's statements, an ASK about one thing) that
-round trip is most of the cost: the worker's part of it, the evaluator's CPU and two process
-switches came to about a third of the CPU of an uncached ASK (docs/performance.md, "Light
+round trip is much of the cost: the worker's part of it, the evaluator's CPU and two process
+switches came to 28 % of the CPU of an uncached ASK at 1M (docs/performance.md, "Light
 queries"). A query whose work the data itself bounds cannot run away, so the worker evaluates
 it on its own store handle. A query is light when:
 

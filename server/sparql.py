@@ -253,10 +253,11 @@ def _evaluate(job: dict, text, pub, s) -> tuple:
 def _is_light(text, pub, limit: int) -> bool:
     if limit <= 0 or pub.remote:
         return False
-    verdicts = pub.memo("light-query-verdicts", lambda: LRU(4096))
+    # (verdict, size of its key): the texts kept are bounded by their length, not their number
+    verdicts = pub.memo("light-query-verdicts", lambda: LRU(4 << 20, lambda kept: kept[1] + 100))
     fanout = pub.release.manifest.get(light_queries.MANIFEST_KEY)
     return verdicts.get(text.normalised, lambda: (light_queries.is_light(
-        text.tokens, text.prefixes, pub.store, fanout, limit),))[0]
+        text.tokens, text.prefixes, pub.store, fanout, limit), len(text.normalised)))[0]
 
 
 def _finish(response, etag, pub, meta):
