@@ -166,14 +166,16 @@ def load_document(target: Target) -> documents.Document:
 
 
 def _cache(name: str) -> LRU:
-    """This release's bounded cache `name` (documents: by triples; representations: by bytes)."""
+    """This release's bounded cache `name` (documents: by triples; representations: by bytes;
+    both keep what is asked for a second time, so that a crawl passes through them)."""
     pub = publication()
     if name == "documents":
-        return pub.memo(("lru", name), lambda: LRU(MAX_DOCUMENT_TRIPLES, lambda document: len(document.triples)))
+        return pub.memo(("lru", name), lambda: LRU(MAX_DOCUMENT_TRIPLES, lambda document: len(document.triples),
+                                                   second_request=True))
     if name == "exists":
         return pub.memo(("lru", name), lambda: LRU(MAX_KNOWN_IRIS))
     return pub.memo(("lru", name), lambda: LRU(
-        MAX_REPRESENTATION_BYTES, lambda rep: len(rep.body) + len(rep.gzipped or b"") + 200))
+        MAX_REPRESENTATION_BYTES, lambda rep: len(rep.body) + len(rep.gzipped or b"") + 200, second_request=True))
 
 
 def loader() -> jsonld.Loader:

@@ -11,7 +11,8 @@ small answer.
 
 Conditional and range requests, and requests with credentials or cookies, always go to the app.
 The cache of a release is memoised on its publication, so a new release starts empty. Its size
-is `LODPUB_RESPONSE_CACHE_BYTES` per worker (0: off).
+is `LODPUB_RESPONSE_CACHE_BYTES` per worker (0: off). An answer is kept from the second time its
+key is asked (server/lru.py): a crawl of every page once neither fills it nor evicts the rest.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class ResponseCache:
             publication = self.publisher.current()
         except Exception:  # no release, store down: the app answers that
             return self.app(environ, start_response)
-        cache = publication.memo(("lru", "responses"), lambda: LRU(self.max_bytes, lambda kept: len(kept.body) + 512))
+        cache = publication.memo(("lru", "responses"),
+                                 lambda: LRU(self.max_bytes, lambda kept: len(kept.body) + 512, second_request=True))
         key = (method, *(environ.get(name) for name in _KEYED))
         kept = cache.get(key, lambda: None)
         if kept is not None:

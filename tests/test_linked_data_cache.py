@@ -16,6 +16,21 @@ def test_lru_evicts_the_least_recently_used_beyond_its_cost():
     assert sum(len(cache.get(k, lambda: "")) for k in ()) == 0
 
 
+def test_lru_with_second_request_keeps_a_key_from_its_second_request():
+    cache = LRU(100, cost=len, second_request=True)
+    computed = []
+
+    def value(key):
+        return lambda: computed.append(key) or key * 3
+
+    for key in ("hot", "hot", "hot", "hot"):
+        cache.get(key, value(key))
+    assert computed == ["hot", "hot"]  # computed on the first two requests, kept from the second
+    for n in range(50):  # a crawl: every key once
+        cache.get(f"page{n}", value(f"page{n}"))
+    assert len(cache) == 1 and cache.get("hot", value("again")) == "hothothot"
+
+
 def test_lru_never_stores_none_or_what_is_too_big():
     cache = LRU(5, cost=len)
     assert cache.get("none", lambda: None) is None
@@ -43,13 +58,15 @@ def test_the_documents_kept_per_worker_are_bounded_by_their_triples(built, setti
     client = create_app(settings).test_client()
     turtle = client.get("/doc/organization/escwa.ttl")
     assert turtle.status_code == 200
+    assert _kept_documents(client) == {}  # asked once: not kept (a crawl passes through)
+    assert client.get("/doc/organization/escwa.jsonld").status_code == 200
     escwa_triples = len(Graph().parse(data=turtle.get_data(as_text=True), format="turtle"))
     assert _kept_documents(client) == {escwa: escwa_triples}  # its cost: the triples it holds
 
     monkeypatch.setattr(linked_data, "MAX_DOCUMENT_TRIPLES", escwa_triples + 5)  # room for one of them
     client = create_app(settings).test_client()
-    assert client.get("/doc/organization/escwa.ttl").status_code == 200
-    assert client.get("/doc/organization/ece.ttl").status_code == 200
+    for document in ("escwa", "escwa", "ece", "ece"):
+        assert client.get(f"/doc/organization/{document}.ttl").status_code == 200
     kept = _kept_documents(client)
     assert escwa not in kept and ece in kept  # the older one made room
     assert sum(kept.values()) <= escwa_triples + 5
