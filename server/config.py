@@ -37,6 +37,9 @@ class Settings:
     #: worker, without an evaluator's round trip (0: every query goes to an evaluator;
     #: server/light_queries.py).
     inline_query_max_bindings: int = 1000
+    #: Statements pointing at a thing kept in its document, per property (0: all); the HTML page
+    #: says how many there are and links to the SPARQL query listing them (server/documents.py).
+    max_inbound_per_property: int = 100
     #: Whole responses (documents, their 303s, SPARQL answers when the result cache is on) kept
     #: per worker and release and answered without entering Flask (bytes, 0 = off;
     #: server/response_cache.py).

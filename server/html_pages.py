@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
 from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from flask import render_template
 
 from . import documents, i18n, jsonld
@@ -302,8 +303,19 @@ class Page:
         for t in self.document.triples:
             if t.object == root and t.subject != root and isinstance(t.subject, ox.NamedNode):
                 groups[t.predicate.value].append(self.link(t.subject))
-        return [{"predicate": self.link(ox.NamedNode(p)), "subjects": sorted(v, key=lambda l: l["text"].lower())}
+        return [{"predicate": self.link(ox.NamedNode(p)), "subjects": sorted(v, key=lambda l: l["text"].lower()),
+                 "more": self.more_incoming(p, len(v))}
                 for p, v in sorted(groups.items(), key=lambda kv: self.label(ox.NamedNode(kv[0]))[0].lower())]
+
+    def more_incoming(self, predicate: str, shown: int) -> dict | None:
+        """For a property whose incoming statements the document cut: how many more, and the
+        SPARQL query that lists them all."""
+        total = self.document.inbound_totals.get(predicate)
+        if not total or total <= shown:
+            return None
+        query = f"SELECT ?thing WHERE {{ ?thing <{predicate}> <{self.document.iri}> }} ORDER BY ?thing"
+        text = UI[self.lang]["more_incoming"].format(n=format_decimal(total - shown, locale=self.lang))
+        return {"text": text, "href": "/sparql?" + urlencode({"query": query})}
 
     def description(self, subject) -> str:
         found = i18n.pick(self.texts(subject, TEXT_PROPERTIES), self.lang)
@@ -481,37 +493,37 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
 
 #: The few words of the page itself, in the six languages (the data's words come from the data).
 UI = {
-    "ar": {"provenance": "مصدر كل عبارة (SPARQL)\u200f", "graph_content": "ثلاثيات هذا الرسم البياني (SPARQL)\u200f",
+    "ar": {"more_incoming": "و{n} غيرها: جميعها (SPARQL)\u200f", "provenance": "مصدر كل عبارة (SPARQL)\u200f", "graph_content": "ثلاثيات هذا الرسم البياني (SPARQL)\u200f",
            "formats": "تنزيل البيانات", "incoming": "يُشار إليه من", "languages": "اللغة", "other_languages": "لغات أخرى",
            "iri": "المعرّف", "classes": "الفئات", "properties": "الخصائص", "other": "مصطلحات أخرى",
            "standard": "تسميات المصطلحات المعيارية", "skip": "انتقل إلى المحتوى", "home": "الصفحة الرئيسية",
            "sparql": "استعلام SPARQL", "ontology": "الأنطولوجيا", "when": "الموعد", "type": "النوع",
            "statements": "عبارة", "site": "البيانات المترابطة لاجتماعات الأمم المتحدة"},
-    "en": {"provenance": "Source graph of each statement (SPARQL)", "graph_content": "The triples of this graph (SPARQL)",
+    "en": {"more_incoming": "and {n} more: all of them (SPARQL)", "provenance": "Source graph of each statement (SPARQL)", "graph_content": "The triples of this graph (SPARQL)",
            "formats": "Download the data", "incoming": "Referred to by", "languages": "Language", "other_languages": "Other languages",
            "iri": "Identifier", "classes": "Classes", "properties": "Properties", "other": "Other terms",
            "standard": "Labels of standard terms", "skip": "Skip to content", "home": "Home",
            "sparql": "SPARQL query", "ontology": "Ontology", "when": "When", "type": "Type",
            "statements": "statements", "site": "UN meetings linked data"},
-    "fr": {"provenance": "Graphe source de chaque déclaration (SPARQL)", "graph_content": "Les triplets de ce graphe (SPARQL)",
+    "fr": {"more_incoming": "et {n} autres : tous (SPARQL)", "provenance": "Graphe source de chaque déclaration (SPARQL)", "graph_content": "Les triplets de ce graphe (SPARQL)",
            "formats": "Télécharger les données", "incoming": "Cité par", "languages": "Langue", "other_languages": "Autres langues",
            "iri": "Identifiant", "classes": "Classes", "properties": "Propriétés", "other": "Autres termes",
            "standard": "Libellés des termes standard", "skip": "Aller au contenu", "home": "Accueil",
            "sparql": "Requête SPARQL", "ontology": "Ontologie", "when": "Date", "type": "Type",
            "statements": "déclarations", "site": "Données liées des réunions de l'ONU"},
-    "es": {"provenance": "Grafo de origen de cada declaración (SPARQL)", "graph_content": "Las tripletas de este grafo (SPARQL)",
+    "es": {"more_incoming": "y {n} más: todos (SPARQL)", "provenance": "Grafo de origen de cada declaración (SPARQL)", "graph_content": "Las tripletas de este grafo (SPARQL)",
            "formats": "Descargar los datos", "incoming": "Mencionado por", "languages": "Idioma", "other_languages": "Otros idiomas",
            "iri": "Identificador", "classes": "Clases", "properties": "Propiedades", "other": "Otros términos",
            "standard": "Etiquetas de términos estándar", "skip": "Ir al contenido", "home": "Inicio",
            "sparql": "Consulta SPARQL", "ontology": "Ontología", "when": "Fecha", "type": "Tipo",
            "statements": "declaraciones", "site": "Datos enlazados de reuniones de la ONU"},
-    "ru": {"provenance": "Исходный граф каждого утверждения (SPARQL)", "graph_content": "Триплеты этого графа (SPARQL)",
+    "ru": {"more_incoming": "и ещё {n}: все (SPARQL)", "provenance": "Исходный граф каждого утверждения (SPARQL)", "graph_content": "Триплеты этого графа (SPARQL)",
            "formats": "Скачать данные", "incoming": "Ссылаются", "languages": "Язык", "other_languages": "Другие языки",
            "iri": "Идентификатор", "classes": "Классы", "properties": "Свойства", "other": "Другие термины",
            "standard": "Названия стандартных терминов", "skip": "Перейти к содержанию", "home": "Главная",
            "sparql": "Запрос SPARQL", "ontology": "Онтология", "when": "Когда", "type": "Тип",
            "statements": "утверждений", "site": "Связанные данные о совещаниях ООН"},
-    "zh": {"provenance": "每条陈述的来源图（SPARQL）", "graph_content": "此图的三元组（SPARQL）",
+    "zh": {"more_incoming": "另有 {n} 项：全部（SPARQL）", "provenance": "每条陈述的来源图（SPARQL）", "graph_content": "此图的三元组（SPARQL）",
            "formats": "下载数据", "incoming": "被以下引用", "languages": "语言", "other_languages": "其他语言",
            "iri": "标识符", "classes": "类", "properties": "属性", "other": "其他术语",
            "standard": "标准术语的标签", "skip": "跳到内容", "home": "首页",

@@ -161,7 +161,7 @@ def load_document(target: Target) -> documents.Document:
             return documents.graph_document(pub.store, target.iri)
         if target.kind == "shapes":
             return documents.file_document(pub.release.file("shapes.ttl"), target.iri, base)
-        return documents.describe(pub.store, target.iri, base)
+        return documents.describe(pub.store, target.iri, base, settings().max_inbound_per_property)
     return _cache("documents").get(target.iri, compute)
 
 

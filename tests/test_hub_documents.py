@@ -1,0 +1,73 @@
+"""Documents of hubs: the statements pointing at a thing are kept up to a limit per property
+(`LODPUB_MAX_INBOUND_PER_PROPERTY`), its own statements always in full, and the HTML page says
+how many more there are and links to the SPARQL query that lists them all."""
+from __future__ import annotations
+
+import html
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from rdflib import Graph, URIRef
+
+
+def _hub(built, base: str) -> tuple[str, str, list[str]]:
+    """A thing of the real data that several things point at with one property: its IRI, the
+    property, and the pointing things, by IRI."""
+    store = built.open_store()
+    row = next(iter(store.query(f"""
+        SELECT ?o ?p (COUNT(DISTINCT ?s) AS ?n) WHERE {{
+          ?s ?p ?o FILTER(isIRI(?s) && isIRI(?o) && STRSTARTS(STR(?o), "{base}id/")) }}
+        GROUP BY ?o ?p HAVING (COUNT(DISTINCT ?s) >= 2) ORDER BY DESC(?n) ?o ?p LIMIT 1""",
+        use_default_graph_as_union=True)))
+    hub, predicate = row["o"].value, row["p"].value
+    pointing = sorted(r["s"].value for r in store.query(
+        f"SELECT DISTINCT ?s WHERE {{ ?s <{predicate}> <{hub}> }}", use_default_graph_as_union=True))
+    return hub, predicate, pointing
+
+
+#: the page's "and N more" link under "Referred to by"
+MORE = re.compile(r'<p class="more"><a href="([^"]+)">([^<]+)</a></p>')
+
+
+@pytest.fixture(scope="module")
+def clients(built, settings):
+    from server.app import create_app
+    return {limit: create_app(settings.with_overrides(max_inbound_per_property=limit)).test_client()
+            for limit in (0, 1)}
+
+
+def _turtle(client, path: str) -> Graph:
+    response = client.get(path + ".ttl")
+    assert response.status_code == 200
+    return Graph().parse(data=response.get_data(as_text=True), format="turtle")
+
+
+def test_a_hubs_document_keeps_the_first_pointing_statements_and_all_its_own(built, settings, clients):
+    hub, predicate, pointing = _hub(built, settings.base)
+    path = "/doc/" + hub[len(settings.base) + len("id/"):]
+    full, cut = _turtle(clients[0], path), _turtle(clients[1], path)
+    assert sorted(str(s) for s in full.subjects(URIRef(predicate), URIRef(hub))) == pointing
+    assert [str(s) for s in cut.subjects(URIRef(predicate), URIRef(hub))] == pointing[:1]  # the first by IRI
+    assert set(cut.predicate_objects(URIRef(hub))) == set(full.predicate_objects(URIRef(hub)))  # its own: all
+
+
+def test_the_page_of_a_hub_says_how_many_more_and_links_to_all_of_them(built, settings, clients):
+    hub, predicate, pointing = _hub(built, settings.base)
+    path = "/doc/" + hub[len(settings.base) + len("id/"):]
+    page = clients[1].get(path + ".html", headers={"Accept-Language": "en"})
+    links = {}
+    for href, text in MORE.findall(page.get_data(as_text=True)):  # one per property cut
+        link = urlsplit(html.unescape(href))
+        assert link.path == "/sparql"
+        links[parse_qs(link.query)["query"][0]] = text
+    [(query, text)] = [(q, t) for q, t in links.items() if f"<{predicate}>" in q]
+    assert text == f"and {len(pointing) - 1} more: all of them (SPARQL)"
+    answer = clients[1].get("/sparql", query_string={"query": query},
+                            headers={"Accept": "application/sparql-results+json"})
+    listed = [b["thing"]["value"] for b in json.loads(answer.get_data())["results"]["bindings"]]
+    assert listed == pointing
+    arabic = clients[1].get(path + ".html", headers={"Accept-Language": "ar"}).get_data(as_text=True)
+    assert f"و{len(pointing) - 1} غيرها" in arabic
+    assert MORE.findall(clients[0].get(path + ".html").get_data(as_text=True)) == []
