@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import search_index
-from .sparql_protocol import _TOKEN
+from .sparql_protocol import _TOKEN, analysed
 
 #: the most things one search block expands to
 MAX_RESULTS = 1000
@@ -92,7 +92,8 @@ def only_search_services(query: str, base: str) -> bool:
 
 
 def uses_search(query: str, base: str) -> bool:
-    if "SERVICE" not in query.upper():
+    # the lexer's verdict (kept per text), not the substring: an IRI may hold "services"
+    if "SERVICE" not in query.upper() or not analysed(query).uses_service:
         return False
     tokens = _tokens(query)
     prefixes = _prefixes(tokens)
@@ -264,7 +265,7 @@ def expand_job(job: dict, error_class: type[Exception]) -> dict:
     """An evaluator job with its query pre-expanded (the same job when it has no search block);
     a bad block raises `error_class(400, title, detail)`."""
     base = job.get("base") or ""
-    if not base or not job.get("uses_service", True) or not uses_search(job["query"], base):
+    if not base or not uses_search(job["query"], base):
         return job
     release = job.get("release") or (str(Path(job["store"]).parent) if isinstance(job.get("store"), str) else None)
     try:

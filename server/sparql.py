@@ -172,7 +172,6 @@ def _answer(operation):
             "default_graphs": list(operation.default_graphs),
             "named_graphs": list(operation.named_graphs),
             "union": not text.declares_dataset,
-            "uses_service": text.uses_service,  # without a SERVICE keyword, no search block to expand
             "media_type": (TURTLE if text.gives_graph else RESULTS_JSON) if media_type == HTML else media_type,
             "max_rows": s.max_result_rows,
             "timeout": s.query_timeout,
