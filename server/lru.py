@@ -59,13 +59,13 @@ class LRU:
 
     def _seen_before(self, key) -> bool:
         """Whether `key` was offered once before (forgetting it then); else remember it."""
-        seen = self._seen_once
-        if hash(key) in seen:
-            seen.discard(hash(key))
+        seen, digest = self._seen_once, hash(key)
+        if digest in seen:
+            seen.discard(digest)
             return True
         if len(seen) >= SEEN_ONCE:
             seen.clear()
-        seen.add(hash(key))
+        seen.add(digest)
         return False
 
     def __len__(self) -> int:
