@@ -302,6 +302,10 @@ def tables(report: dict) -> str:
             return f"{m['rps']} ({m.get('cells_right', '?')}/{m['cells']})" if m else "—"
         lines.append(f"| {name} | {s.get('load_s') if s.get('load_s') is not None else '—'} | {s.get('ready_s')} | "
                      f"{s.get('peak_rss_mb')} / {s.get('peak_pss_mb', '—')} | {mix(sp)} | {mix(dc)} | {crawl['rps'] if crawl else '—'} | {errors} |")
+    for name in order:
+        if report["servers"][name].get("peak_rss_processes", [])[1:]:  # a tree of processes
+            lines += ["", f"{name} at its peak RSS, MiB per process: " + ", ".join(
+                f"{mb} ({role})" for role, mb in report["servers"][name]["peak_rss_processes"])]
     lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s). "
               "`crawl`: distinct meetings, each new to the server (ours: HTML page; SPARQL stores: CONSTRUCT, "
               "Turtle), no warm-up.", "",
@@ -438,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                         cold = [driver.Request("crawl", ours.base_url + i.doc_path, i.html_check,
                                                {"Accept": "text/html"}) for i in reversed(crawl_items)]
                         entry["profiles"].append(profile(ours, cold, args, args.results / f"profile-{scale}-crawl-html"))
-            entry["peak_rss_mb"], entry["peak_pss_mb"] = ours.peak_rss_mb, ours.peak_pss_mb
+            entry.update(ours.memory_figures())
         except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
             report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
             print(f"lodpub failed: {error}", flush=True)
@@ -496,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry["profiles"] = [profile(server, requests[server.name]["join-4-patterns"], args,
                                              args.results / f"profile-{scale}-nocache-join-4-patterns")]
             server.stop()
-            entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb
+            entry.update(server.memory_figures())
     report["interleaved"] = {"servers": [server.name for server in running], "cells": shared, "rounds": args.rounds}
 
     for name in ANCHORS:
@@ -510,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry = record(server, run_cells(server, requests_for(server, items, replayable), args, own_cells(server)))
                 if crawl:
                     entry["cells"]["crawl"] = crawl
-            entry["peak_rss_mb"], entry["peak_pss_mb"] = server.peak_rss_mb, server.peak_pss_mb
+            entry.update(server.memory_figures())
         except Exception as error:  # noqa: BLE001
             report["servers"][name] = {"error": f"{type(error).__name__}: {error}"}
             print(f"{name} failed: {error}", flush=True)

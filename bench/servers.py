@@ -34,30 +34,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tree_sum(pid: int, measure) -> float:
-    """`measure(process)` summed over the process `pid` and all its descendants (0 if it is gone;
-    a process that ends meanwhile counts nothing)."""
+def tree_measures(pid: int, measure) -> list[tuple[psutil.Process, int]]:
+    """`measure(process)` of the process `pid` and each of its descendants (none if it is gone;
+    a process that ends meanwhile is left out)."""
     try:
         root = psutil.Process(pid)
         processes = [root] + root.children(recursive=True)
     except psutil.Error:
-        return 0
-    total = 0
+        return []
+    measured = []
     for process in processes:
         try:
-            total += measure(process)
+            measured.append((process, measure(process)))
         except psutil.Error:
             pass
-    return total
+    return measured
+
+
+def tree_sum(pid: int, measure) -> float:
+    """`measure(process)` summed over the process `pid` and all its descendants."""
+    return sum(size for _, size in tree_measures(pid, measure))
+
+
+def process_role(process: psutil.Process) -> str:
+    """A short name for a process of a server's tree, for the report of its peak."""
+    try:
+        words = [Path(word).name for word in process.cmdline()[:4]]
+    except psutil.Error:
+        return "?"
+    return " ".join(words)[:60]
 
 
 class RssSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = 0.2):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak, self._stop_event = pid, interval, 0, threading.Event()
+        #: each process of the tree at the peak: (its role, MiB), largest first
+        self.peak_processes: list[tuple[str, float]] = []
 
     def tree_rss(self) -> int:
-        return tree_sum(self.pid, self.measure)
+        """The tree's summed measure now; a new peak is recorded with its processes."""
+        measured = tree_measures(self.pid, self.measure)
+        total = sum(size for _, size in measured)
+        if total > self.peak:
+            self.peak = total
+            self.peak_processes = sorted(((process_role(process), round(size / 2**20, 1))
+                                          for process, size in measured), key=lambda row: -row[1])
+        return total
 
     @staticmethod
     def measure(process: psutil.Process) -> int:
@@ -66,7 +89,7 @@ class RssSampler(threading.Thread):
 
     def run(self):
         while not self._stop_event.is_set():
-            self.peak = max(self.peak, self.tree_rss())
+            self.tree_rss()
             self._stop_event.wait(self.interval)
 
     def stop(self):
@@ -171,7 +194,7 @@ class Server:
     def stop(self) -> None:
         for sampler in (self.sampler, self.pss_sampler):
             if sampler:
-                sampler.peak = max(sampler.peak, sampler.tree_rss())
+                sampler.tree_rss()
                 sampler.stop()
         if self.process and self.process.poll() is None:
             try:
@@ -191,6 +214,11 @@ class Server:
     @property
     def peak_pss_mb(self) -> float | None:
         return round(self.pss_sampler.peak / 2**20, 1) if self.pss_sampler else None
+
+    def memory_figures(self) -> dict:
+        """The peaks for the report, with each process's RSS at the summed RSS's peak."""
+        return {"peak_rss_mb": self.peak_rss_mb, "peak_pss_mb": self.peak_pss_mb,
+                "peak_rss_processes": self.sampler.peak_processes if self.sampler else []}
 
     def __enter__(self):
         _stop_servers_on_sigterm()

@@ -33,6 +33,10 @@ class Settings:
     sparql_evaluators: int = 2
     sparql_memory_mb: int = 2048
     sparql_cache_bytes: int = 32 << 20
+    #: An evaluator left this many seconds without a job after its queries grew it is replaced
+    #: by a fresh one, giving back its store's block cache and its last queries' heap (0: never;
+    #: php-fpm's process_idle_timeout, for the same reason).
+    sparql_evaluator_idle_seconds: float = 10.0
     #: A query whose work the data bounds to at most this many solutions is evaluated in the
     #: worker, without an evaluator's round trip (0: every query goes to an evaluator;
     #: server/light_queries.py).

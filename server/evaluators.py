@@ -19,7 +19,9 @@ processes that can be killed at the time limit:
   `query_timeout` for the answer: when the time is up it SIGKILLs that evaluator (the work
   really stops, the CPU is free at once) and answers 503; the supervisor forks a replacement.
 - An evaluator whose resident memory grew past RECYCLE_RSS_MB ends itself after answering (a
-  big sort leaves its heap behind), and is replaced the same way.
+  big sort leaves its heap behind), and is replaced the same way; so does one that grew by
+  IDLE_GROWTH_MB and then had no job for `sparql_evaluator_idle_seconds` (a burst of heavy
+  queries leaves each evaluator its store's block cache and heap, ~100 MiB at 1M triples).
 """
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ from .config import from_environment
 SOCKET_ENV = "LODPUB_EVALUATOR_SOCKET"
 #: an evaluator whose resident memory exceeds this after a query is replaced
 RECYCLE_RSS_MB = 256
+#: an evaluator that grew by this much since its start, then was left idle for
+#: `sparql_evaluator_idle_seconds`, is replaced
+IDLE_GROWTH_MB = 32
 #: seconds past the time limit after which an evaluator ends itself (if nobody killed it)
 ALARM_GRACE = 5
 #: how long the pool may take to start
@@ -192,6 +197,7 @@ def supervise(path: str, size: int, store: str | None) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(128)
+    listener.setblocking(False)  # evaluators wait in select (to notice idleness); one accepts
     children: dict[int, float] = {}
     for _ in range(size):
         _fork_evaluator(listener, store, children)
@@ -253,7 +259,8 @@ def _evaluator_main(listener: socket.socket, store: str | None) -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     _die_with_parent()
     _quiet_stdout()
-    memory_mb = from_environment().sparql_memory_mb
+    settings = from_environment()
+    memory_mb = settings.sparql_memory_mb
     if memory_mb > 0:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
@@ -264,14 +271,24 @@ def _evaluator_main(listener: socket.socket, store: str | None) -> None:
             open_store(store, stores)
         except OSError as error:
             print(f"SPARQL evaluator: cannot open {store}: {error}", file=sys.stderr)
-    _in_big_stack(_serve_jobs, listener, stores)
+    _in_big_stack(_serve_jobs, listener, stores, settings.sparql_evaluator_idle_seconds)
 
 
-def _serve_jobs(listener: socket.socket, stores: dict) -> None:
+def _serve_jobs(listener: socket.socket, stores: dict, idle_seconds: float = 0) -> None:
     """One connection at a time: the job in, the pid out, the answer out; end when memory has
-    grown too much (the supervisor forks a fresh one)."""
+    grown too much, or has grown and no job came for `idle_seconds` (the supervisor forks a
+    fresh one)."""
+    at_rest, answered = _rss_mb(), False
     while True:
-        sock, _ = listener.accept()
+        if not _job_within(listener, idle_seconds):
+            if answered and _rss_mb() > at_rest + IDLE_GROWTH_MB:
+                return
+            continue
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:  # another idle evaluator took it
+            continue
+        sock.setblocking(True)
         conn = Connection(sock.detach())
         try:
             job = conn.recv()
@@ -285,7 +302,7 @@ def _serve_jobs(listener: socket.socket, stores: dict) -> None:
         limit = job.get("timeout") or 0
         if limit > 0:
             signal.alarm(int(limit) + ALARM_GRACE)
-        started = time.monotonic()
+        started, answered = time.monotonic(), True
         answer = answer_job(job, stores)
         signal.alarm(0)
         try:
@@ -299,6 +316,12 @@ def _serve_jobs(listener: socket.socket, stores: dict) -> None:
         conn.close()
         if _rss_mb() > RECYCLE_RSS_MB:
             return
+
+
+def _job_within(listener: socket.socket, seconds: float) -> bool:
+    """Whether a connection is waiting, or arrives within `seconds` (0: wait as long as it takes)."""
+    readable, _, _ = select.select([listener], [], [], seconds if seconds > 0 else None)
+    return bool(readable)
 
 
 def answer_job(job: dict, stores: dict) -> tuple:

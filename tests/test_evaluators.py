@@ -3,6 +3,8 @@ the session's release; the limits as seen over HTTP are in test_sparql_limits.""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import socket
 import threading
 import time
 from pathlib import Path
@@ -95,6 +97,43 @@ def _outcome(call) -> str:
     except Exception as error:
         return type(error).__name__
     return "answered"
+
+
+def _evaluator_on(listener: socket.socket, idle_seconds: float, growth_mb: int) -> multiprocessing.Process:
+    """An evaluator process serving `listener`, its store opened by its first job (so that a job
+    always grows it), replaced once it grew by `growth_mb` and then idled for `idle_seconds`."""
+    def serve():
+        evaluators.IDLE_GROWTH_MB = growth_mb
+        evaluators._serve_jobs(listener, {}, idle_seconds)
+    process = multiprocessing.get_context("fork").Process(target=serve, daemon=True)
+    process.start()
+    return process
+
+
+def test_an_evaluator_that_grew_and_then_idled_ends_and_one_that_did_not_stays(built, tmp_path):
+    listeners, processes = [], []
+    for name, growth_mb, job in (("grew", 0, True), ("grew-little", 10_000, True), ("unused", 0, False)):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(tmp_path / name))
+        listener.listen(8)
+        listener.setblocking(False)  # as the supervisor's
+        listeners.append(listener)
+        processes.append(_evaluator_on(listener, 0.5, growth_mb))
+        if job:
+            kind, answer = evaluators.run(_job(built, ASK, 5), 5, pool=str(tmp_path / name))
+            assert kind == "ok" and json.loads(answer["body"])["boolean"] is True
+    try:
+        grew, grew_little, unused = processes
+        grew.join(5)
+        assert grew.exitcode == 0, "an evaluator that grew and idled for 0.5 s ends by itself"
+        time.sleep(1.5)
+        assert grew_little.is_alive(), "one that grew less than IDLE_GROWTH_MB stays"
+        assert unused.is_alive(), "one that answered nothing stays"
+    finally:
+        for process in processes:
+            process.kill()
+        for listener in listeners:
+            listener.close()
 
 
 def test_stopping_the_pool_ends_every_evaluator_and_removes_its_socket(built):
