@@ -388,15 +388,15 @@ class BareFlask(Server):
     name = "bare-flask"
     kind = "documents"
 
-    def __init__(self, workdir: Path, files: Path, workers: int = 2):
+    def __init__(self, workdir: Path, files: Path, workers: int = 2, access_log: bool = True):
         super().__init__(workdir)
-        self.files, self.workers = files, workers
+        self.files, self.workers, self.access_log = files, workers, access_log
 
     def start(self):
         started = time.perf_counter()
         self.spawn([str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(self.workers),
-                    "--threads", "8", "--keep-alive", "5", "--timeout", "60", "--access-logfile", "-",
-                    "--bind", f"{LOOPBACK}:{self.port}", "bench.bare_app:app"],
+                    "--threads", "8", "--keep-alive", "5", "--timeout", "60",
+                    *(["--access-logfile", "-"] if self.access_log else []), "--bind", f"{LOOPBACK}:{self.port}", "bench.bare_app:app"],
                    env={"BENCH_FILES": str(self.files), "PYTHONPATH": str(HERE.parent)}, cwd=HERE.parent)
         self.wait_http("/robots.txt")
         self.start_seconds = time.perf_counter() - started
