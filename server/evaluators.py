@@ -11,8 +11,9 @@ processes that can be killed at the time limit:
   without a server (the app under a test client, a script) starts a private one on its first
   query.
 - A worker connects and sends the job at once. Each evaluator accepts one connection at a time
-  on the shared socket (the kernel hands a new connection to one idle evaluator; the others
-  wait in the listen queue), reads the job, says its pid and answers. When a job ran for half
+  on the shared socket (idle evaluators wait in `select`, one of them accepts a new
+  connection; connections wait in the listen queue while all are busy), reads the job, says
+  its pid and answers. When a job ran for half
   its time limit or more, the evaluator takes no other job until the worker has hung up, so a
   worker that kills at the limit always kills the process evaluating *its* query.
 - A worker waits at most `query_timeout` seconds for a free evaluator (ServerBusy), then at most
