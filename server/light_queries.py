@@ -8,13 +8,14 @@ queries"). A query whose work the data itself bounds cannot run away, so the wor
 it on its own store handle. A query is light when:
 
 - its text has the lookup shape that server/query_patterns.py reads (one group of triple
-  patterns and FILTERs; no OPTIONAL, UNION, paths, subqueries, SERVICE …);
+  patterns and FILTERs, or a UNION of such groups; no OPTIONAL, paths, subqueries, SERVICE …);
 - its patterns can be joined one after another, each from something already known: a constant
   subject or object, counted in the store (the count stops past the bound), or a variable bound
   by an earlier pattern, bounded by the largest fan-out of that predicate in the release
   (computed when the release is built: `fanout_statistics`);
-- the solutions of those steps, summed, stay within `inline_query_max_bindings` (default
-  1,000; 0 sends every query to the evaluators).
+- the solutions of those steps, summed over the UNION's branches (each joined on its own),
+  stay within `inline_query_max_bindings` (default 1,000; 0 sends every query to the
+  evaluators).
 
 Everything else, and every query of a release built without these figures or served from a
 remote store, goes to the evaluators as before. The estimate is an upper bound on what a join
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import pyoxigraph as ox
 
-from .query_patterns import Pattern, triple_patterns
+from .query_patterns import Pattern, union_branches
 
 #: what the release's manifest keeps under this key (see fanout_statistics)
 MANIFEST_KEY = "fanout"
@@ -78,13 +79,19 @@ def is_light(tokens: tuple, prefixes: dict[str, str], store, fanout: dict | None
     """Whether the query these lexer tokens spell is light (see the module's docstring)."""
     if limit <= 0 or not fanout or not isinstance(store, ox.Store):
         return False
-    patterns = triple_patterns(tokens, prefixes)
-    if not patterns:
+    branches = union_branches(tokens, prefixes)
+    if not branches or not all(branches):
         return False
+    budget = limit
     try:
-        return estimated_bindings(patterns, store, fanout, limit) is not None
+        for patterns in branches:
+            work = estimated_bindings(patterns, store, fanout, budget)
+            if work is None:
+                return False
+            budget -= work
     except (ValueError, SyntaxError):  # not a valid IRI: Oxigraph will say so, from an evaluator
         return False
+    return True
 
 
 def _fanout(pattern: Pattern, bound: set[str], exact: int | None, fanout: dict) -> int | None:

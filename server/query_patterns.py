@@ -1,10 +1,11 @@
 """The triple patterns of a simple query, read from the lexer's tokens (sparql_protocol).
 
 Only one shape is recognised, the one of lookups: ASK, SELECT [DISTINCT] (variables or *),
-or CONSTRUCT, whose WHERE is one group of triple patterns and FILTERs (optionally inside one
-GRAPH), then ORDER BY / LIMIT / OFFSET. Anything else (OPTIONAL, UNION, nested groups,
-property paths, blank-node brackets, subqueries, EXISTS, BIND, VALUES, GROUP BY, SERVICE,
-BASE, relative IRIs, DESCRIBE) reads as None: not recognised. Nothing here decides what the
+or CONSTRUCT, whose WHERE is one group of triple patterns and FILTERs, or a UNION of such
+groups followed by FILTERs (either optionally inside one GRAPH), then ORDER BY / LIMIT /
+OFFSET. Anything else (OPTIONAL, triples beside a UNION, nested groups, property paths,
+blank-node brackets, subqueries, EXISTS, BIND, VALUES, GROUP BY, SERVICE, BASE, relative IRIs,
+DESCRIBE) reads as None: not recognised. Nothing here decides what the
 query means; Oxigraph evaluates the text itself. These patterns only feed the estimate of how
 much work it is (server/light_queries.py), so a shape read as None costs nothing but speed.
 """
@@ -35,12 +36,19 @@ class _NotRecognised(Exception):
     pass
 
 
-def triple_patterns(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]) -> list[Pattern] | None:
-    """The query's triple patterns if it has the lookup shape described above, else None."""
+def union_branches(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]) -> list[list[Pattern]] | None:
+    """The triple patterns of each group the query's solutions come from (one, or one per
+    branch of its UNION) if it has the shape described above, else None."""
     try:
         return _Reader(tokens, prefixes).query()
     except (_NotRecognised, IndexError):
         return None
+
+
+def triple_patterns(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]) -> list[Pattern] | None:
+    """The query's triple patterns if it is one group of the shape described above, else None."""
+    branches = union_branches(tokens, prefixes)
+    return branches[0] if branches and len(branches) == 1 else None
 
 
 def _split_final_dots(tokens):
@@ -56,7 +64,7 @@ def _split_final_dots(tokens):
 class _Reader:
     def __init__(self, tokens, prefixes: dict[str, str]):
         self.tokens, self.prefixes, self.i = list(_split_final_dots(tokens)), prefixes, 0
-        self.patterns: list[Pattern] = []
+        self.branches: list[list[Pattern]] = [[]]
 
     # -- tokens ---------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> tuple[str, str]:
@@ -92,7 +100,7 @@ class _Reader:
                 raise _NotRecognised()
 
     # -- the query ------------------------------------------------------------------------
-    def query(self) -> list[Pattern]:
+    def query(self) -> list[list[Pattern]]:
         while self.word() == "PREFIX":
             self.i += 3
         form = self.word()
@@ -112,7 +120,7 @@ class _Reader:
             self.i += 1
         self.where()
         self.modifiers()
-        return self.patterns
+        return self.branches
 
     def projection(self) -> None:
         if self.word() in ("DISTINCT", "REDUCED"):
@@ -131,10 +139,33 @@ class _Reader:
             self.i += 1
             self.term()
             self.expect("{")
-            self.group_body()
+            self.group_or_union()
             self.expect("}")
         else:
+            self.group_or_union()
+        self.expect("}")
+
+    def group_or_union(self) -> None:
+        if self.peek()[1] != "{":
             self.group_body()
+            return
+        self.branches = []
+        self.branch()
+        while self.word() == "UNION":
+            self.i += 1
+            self.branch()
+        while self.peek()[1] != "}":  # FILTERs on the union's solutions, nothing else
+            if self.peek()[1] == ".":
+                self.i += 1
+            elif self.word() == "FILTER":
+                self.filter()
+            else:
+                raise _NotRecognised()
+
+    def branch(self) -> None:
+        self.expect("{")
+        self.branches.append([])
+        self.group_body()
         self.expect("}")
 
     def modifiers(self) -> None:
@@ -169,7 +200,7 @@ class _Reader:
         while True:
             predicate = self.verb()
             while True:
-                self.patterns.append(Pattern(subject, predicate, self.term()))
+                self.branches[-1].append(Pattern(subject, predicate, self.term()))
                 if self.peek()[1] != ",":
                     break
                 self.i += 1
