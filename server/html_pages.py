@@ -315,7 +315,7 @@ class Page:
             return None
         query = f"SELECT ?thing WHERE {{ ?thing <{predicate}> <{self.document.iri}> }} ORDER BY ?thing"
         text = UI[self.lang]["more_incoming"].format(n=format_decimal(total - shown, locale=self.lang))
-        return {"text": text, "href": "/sparql?" + urlencode({"query": query})}
+        return sparql_link(query, text)
 
     def description(self, subject) -> str:
         found = i18n.pick(self.texts(subject, TEXT_PROPERTIES), self.lang)
@@ -441,10 +441,10 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
     data = structured_data(page, root) if target.kind == "thing" else None
     if target.kind == "graph":
         query = f"SELECT ?s ?p ?o WHERE {{ GRAPH <{document.iri}> {{ ?s ?p ?o }} }} LIMIT 1000"
-        sparql = {"href": "/sparql?" + urlencode({"query": query}), "text": UI[lang]["graph_content"]}
+        sparql = sparql_link(query, UI[lang]["graph_content"])
     elif target.kind == "thing":
         query = f"SELECT ?graph ?property ?value WHERE {{ GRAPH ?graph {{ <{document.iri}> ?property ?value }} }} ORDER BY ?graph ?property"
-        sparql = {"href": "/sparql?" + urlencode({"query": query}), "text": UI[lang]["provenance"]}
+        sparql = sparql_link(query, UI[lang]["provenance"])
     else:
         sparql = None
     base = page.base
@@ -489,6 +489,11 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
         if nodes:
             sections.append({"title": ui[key], "id": key, "nodes": [page.node(n, level=3) for n in nodes]})
     return sections
+
+
+def sparql_link(query: str, text: str) -> dict:
+    """A link to the endpoint's page running `query`, for the templates."""
+    return {"href": "/sparql?" + urlencode({"query": query}), "text": text}
 
 
 #: The few words of the page itself, in the six languages (the data's words come from the data).
