@@ -45,12 +45,6 @@ def union_branches(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]
         return None
 
 
-def triple_patterns(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]) -> list[Pattern] | None:
-    """The query's triple patterns if it is one group of the shape described above, else None."""
-    branches = union_branches(tokens, prefixes)
-    return branches[0] if branches and len(branches) == 1 else None
-
-
 def _split_final_dots(tokens):
     """The lexer reads `schema:Event.` as one name; a prefixed name cannot end with a dot."""
     for kind, value in tokens:

@@ -13,7 +13,7 @@ import requests
 from rdflib import Dataset
 
 from server import light_queries
-from server.query_patterns import RDF_TYPE, Pattern, Term, triple_patterns, union_branches
+from server.query_patterns import RDF_TYPE, Pattern, Term, union_branches
 from server.sparql_protocol import analyse
 
 from .test_operations import samples
@@ -24,14 +24,15 @@ SCHEMA = "https://schema.org/"
 PREFIXES = "PREFIX schema: <https://schema.org/>\nPREFIX : <urn:ex:>\n"
 
 
-def patterns(query: str) -> list[Pattern] | None:
-    text = analyse(query)
-    return triple_patterns(text.tokens, text.prefixes)
-
-
 def branches(query: str) -> list[list[Pattern]] | None:
     text = analyse(query)
     return union_branches(text.tokens, text.prefixes)
+
+
+def patterns(query: str) -> list[Pattern] | None:
+    """The patterns of a query that is one group (None for a UNION, or not read)."""
+    read = branches(query)
+    return read[0] if read and len(read) == 1 else None
 
 
 def var(name: str) -> Term:
