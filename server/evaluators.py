@@ -7,7 +7,8 @@ processes that can be killed at the time limit:
 - `lodpub serve` starts the *pool* once, in the gunicorn master before it forks its workers:
   a small supervisor program (``python -m server.evaluators``) that imports only the
   evaluation code, listens on a Unix socket, and keeps `sparql_evaluators` evaluator processes
-  forked from itself. Every worker's request threads share them. A process that uses the pool
+  forked from itself. Every worker's request threads share them. Should the supervisor end
+  (killed, out of memory), the master starts it again on the same socket (server/serving.py). A process that uses the pool
   without a server (the app under a test client, a script) starts a private one on its first
   query.
 - A worker connects and sends the job at once. Each evaluator accepts one connection at a time
@@ -158,8 +159,8 @@ def socket_path() -> str:
 class Pool:
     """The supervisor process and its socket, as seen from the process that started it."""
 
-    def __init__(self, process: subprocess.Popen, path: str, folder: str):
-        self.process, self.path, self.folder, self.pid = process, path, folder, os.getpid()
+    def __init__(self, process: subprocess.Popen, path: str, folder: str, size: int):
+        self.process, self.path, self.folder, self.size, self.pid = process, path, folder, size, os.getpid()
 
     @classmethod
     def start(cls, size: int, store: str | None = None, keep_environment: bool = True) -> "Pool":
@@ -167,17 +168,23 @@ class Pool:
         processes forked from this one afterwards (gunicorn's workers) find it by SOCKET_ENV."""
         folder = tempfile.mkdtemp(prefix="lodpub-evaluators-")
         path = os.path.join(folder, "socket")
-        command = [sys.executable, "-m", "server.evaluators", path, str(max(1, size)), store or ""]
-        # stdin is the lifeline: the supervisor ends its evaluators and itself when it closes
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   cwd=Path(__file__).resolve().parent.parent)
-        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
-        if not ready or process.stdout.readline().strip() != b"ready":
-            process.kill()
-            raise EvaluatorFailed("the SPARQL evaluator pool did not start")
+        pool = cls(_start_supervisor(path, size, store), path, folder, size)
         if keep_environment:
             os.environ[SOCKET_ENV] = path
-        return cls(process, path, folder)
+        return pool
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def restart(self, store: str | None = None) -> None:
+        """Start the supervisor again on the same socket, after it ended (killed, out of memory):
+        the processes that found the last one by SOCKET_ENV find the new one there."""
+        os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        try:
+            os.unlink(self.path)  # the ended supervisor's socket, which nobody listens on
+        except FileNotFoundError:
+            pass
+        self.process = _start_supervisor(self.path, self.size, store)
 
     def stop(self) -> None:
         self.process.stdin.close()  # the supervisor ends its evaluators, then itself
@@ -186,6 +193,19 @@ class Pool:
         except subprocess.TimeoutExpired:
             self.process.kill()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _start_supervisor(path: str, size: int, store: str | None) -> subprocess.Popen:
+    command = [sys.executable, "-m", "server.evaluators", path, str(max(1, size)), store or ""]
+    # stdin is the lifeline: the supervisor ends its evaluators and itself when it closes
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               cwd=Path(__file__).resolve().parent.parent)
+    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+    if not ready or process.stdout.readline().strip() != b"ready":
+        process.kill()
+        process.wait()
+        raise EvaluatorFailed("the SPARQL evaluator pool did not start")
+    return process
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,22 +14,49 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker as BaseWorker
 
 from .config import Settings
-from .evaluators import Pool
+from .evaluators import EvaluatorFailed, Pool
 from .release import STORE_DIR
 
 log = logging.getLogger("lodpub")
 
 
+#: seconds between two attempts at starting again an evaluator pool that would not start
+POOL_RETRY_SECONDS = 5.0
+
+
 class LodpubServer(BaseApplication):
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, settings: Settings, evaluators: Pool):
+        self.settings, self.evaluators = settings, evaluators
+        self._next_pool_start = 0.0
         super().__init__()
+
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as error:  # as BaseApplication.run, which starts gunicorn's own arbiter
+            print(f"\nError: {error}\n", file=sys.stderr)
+            sys.exit(1)
+
+    def keep_evaluators(self) -> None:
+        """Start the SPARQL evaluator pool again if its supervisor ended (killed, or chosen by the
+        kernel when memory ran out); meanwhile queries answer 503 and /health/ready fails."""
+        if self.evaluators.alive() or time.monotonic() < self._next_pool_start:
+            return
+        # (no exit status: gunicorn's master reaps every child it has, this one included)
+        log.warning("the SPARQL evaluator pool's supervisor ended: starting it again")
+        try:
+            self.evaluators.restart(_pool_store(self.settings))
+        except EvaluatorFailed as error:
+            self._next_pool_start = time.monotonic() + POOL_RETRY_SECONDS
+            log.error("%s; trying again in %g s", error, POOL_RETRY_SECONDS)
 
     def load_config(self) -> None:
         s = self.settings
@@ -137,6 +164,15 @@ def _forget_worker_metrics(server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+class _Arbiter(Arbiter):
+    """gunicorn's master, which looks after the evaluator pool as it looks after its workers
+    (every turn of its loop, at least once a second)."""
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        self.app.keep_evaluators()
+
+
 def _remove_metrics_dir(server) -> None:
     shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
 
@@ -148,7 +184,7 @@ def serve(settings: Settings) -> int:
     print(f"serving on http://{settings.host}:{settings.port}/ ({settings.workers} workers, "
           f"{settings.sparql_evaluators} SPARQL evaluators)", file=sys.stderr)
     try:
-        LodpubServer(settings).run()
+        LodpubServer(settings, evaluators).run()
     finally:
         evaluators.stop()
     return 0
@@ -173,8 +209,13 @@ def cap_malloc_arenas(arenas: int) -> bool:
 
 def _start_evaluators(settings: Settings) -> Pool:
     """The SPARQL evaluator pool of the whole server, started before gunicorn forks its workers
-    (they find it by its socket in the environment); its evaluators open the current embedded
-    store at once, so that the first query does not wait for it."""
+    (they find it by its socket in the environment)."""
+    return Pool.start(settings.sparql_evaluators, _pool_store(settings))
+
+
+def _pool_store(settings: Settings) -> str | None:
+    """The current embedded store, which the evaluators open at once, so that the first query
+    does not wait for it."""
     current = settings.releases / "current"
     store = current.resolve() / STORE_DIR if not settings.remote_store and current.exists() else None
-    return Pool.start(settings.sparql_evaluators, str(store) if store and store.is_dir() else None)
+    return str(store) if store and store.is_dir() else None

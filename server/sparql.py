@@ -199,8 +199,8 @@ def _answer(operation):
                             retry_after=2)
         except evaluators.PoolUnavailable:
             return _problem(503, "Query evaluators unavailable",
-                            "This server's SPARQL evaluator processes are not running; the server must be "
-                            "restarted (its readiness check fails meanwhile).", retry_after=30)
+                            "This server's SPARQL evaluator processes are not running; the server starts "
+                            "them again within seconds (its readiness check fails meanwhile).", retry_after=5)
         except evaluators.EvaluatorFailed:
             return _problem(503, "Query evaluation failed",
                             "The process evaluating the query stopped before answering, most likely because the "

@@ -163,19 +163,39 @@ def test_a_server_has_one_pool_for_all_its_workers(built, settings):
     assert not folder.exists()
 
 
-def test_without_its_evaluators_a_server_is_not_ready_and_says_why(built, settings):
+def _supervisor_of(server: LiveServer) -> psutil.Process:
+    [supervisor] = [p for p in psutil.Process(server.process.pid).children()
+                    if "server.evaluators" in " ".join(p.cmdline())]
+    return supervisor
+
+
+def test_without_its_evaluators_a_server_is_not_ready_and_says_why_until_its_master_restarts_them(built, settings):
     server = LiveServer(settings)
+    master = psutil.Process(server.process.pid)
     try:
         assert server.get("/health/ready").json()["checks"]["sparql_evaluators"]["status"] == "pass"
-        [supervisor] = [p for p in psutil.Process(server.process.pid).children()
-                        if "server.evaluators" in " ".join(p.cmdline())]
-        supervisor.kill()  # its evaluators end with it
-        assert _wait_for(lambda: server.get("/health/ready").status_code == 503)
-        check = server.get("/health/ready").json()["checks"]["sparql_evaluators"]
-        assert check["status"] == "fail" and "PoolUnavailable" in check["message"]
-        response = server.get("/sparql", params={"query": ASK + " # after"})
-        assert response.status_code == 503 and response.headers["Retry-After"] == "30"
-        assert response.json()["title"] == "Query evaluators unavailable"
-        assert server.get("/health/live").status_code == 200  # the rest of the site still answers
+        killed = _supervisor_of(server)
+        ended_evaluators = _evaluators_of(killed.pid)
+        master.suspend()  # the master would start the pool again within a second: hold it while we look
+        try:
+            killed.kill()  # its evaluators end with it
+            assert _wait_for(lambda: server.get("/health/ready").status_code == 503)
+            check = server.get("/health/ready").json()["checks"]["sparql_evaluators"]
+            assert check["status"] == "fail" and "PoolUnavailable" in check["message"]
+            response = server.get("/sparql", params={"query": ASK + " # after"})
+            assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+            assert response.json()["title"] == "Query evaluators unavailable"
+            assert server.get("/health/live").status_code == 200  # the rest of the site still answers
+        finally:
+            master.resume()
+        assert _wait_for(lambda: server.get("/health/ready").status_code == 200)
+        supervisor = _supervisor_of(server)
+        assert supervisor.pid != killed.pid
+        assert len(_evaluators_of(supervisor.pid)) == settings.sparql_evaluators
+        assert _wait_for(lambda: not any(psutil.pid_exists(pid) for pid in ended_evaluators))
+        answers = [server.get("/sparql", params={"query": f"{ASK} # again {i}"}) for i in range(4)]
+        assert [(a.status_code, a.json()["boolean"]) for a in answers] == [(200, True)] * 4
+        pool = [supervisor] + [psutil.Process(pid) for pid in _evaluators_of(supervisor.pid)]
     finally:
         server.stop()
+    assert _wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in pool))
