@@ -8,9 +8,9 @@ processes that can be killed at the time limit:
   a small supervisor program (``python -m server.evaluators``) that imports only the
   evaluation code, listens on a Unix socket, and keeps `sparql_evaluators` evaluator processes
   forked from itself. Every worker's request threads share them. Should the supervisor end
-  (killed, out of memory), the master starts it again on the same socket (server/serving.py). A process that uses the pool
-  without a server (the app under a test client, a script) starts a private one on its first
-  query.
+  (killed, out of memory), the master starts it again on the same socket (server/serving.py).
+  A process that uses the pool without a server (the app under a test client, a script) starts
+  a private one on its first query.
 - A worker connects and sends the job at once. Each evaluator accepts one connection at a time
   on the shared socket (idle evaluators wait in `select`, one of them accepts a new
   connection; connections wait in the listen queue while all are busy), reads the job, says
