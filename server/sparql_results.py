@@ -12,8 +12,10 @@ read-only, lets Oxigraph parse and evaluate the query, reads at most `max_rows` 
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
@@ -176,15 +178,24 @@ def _json_term(term) -> dict:
     raise TypeError(term)
 
 
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json(variables, rows, link) -> bytes:
+    # Row by row, each binding encoded at once: the whole answer as one JSON structure, then as
+    # one text and its copy with the newline, took 8 times the answer's bytes at the 10,000-row
+    # cap (43 MiB of Python heap for 5.4 MiB at 1M triples, in the evaluator, at its peak).
     head = {"vars": variables}
     if link:
         head["link"] = [link]
-    bindings = []
+    parts = [b'{"head":' + _JSON_TEXT(head).encode() + b',"results":{"bindings":[']
     for row in rows:
-        bindings.append({v: _json_term(t) for v, t in zip(variables, row) if t is not None})
-    return (json.dumps({"head": head, "results": {"bindings": bindings}}, ensure_ascii=False,
-                       separators=(",", ":")) + "\n").encode("utf-8")
+        parts.append(_JSON_TEXT({v: _json_term(t) for v, t in zip(variables, row) if t is not None}).encode())
+        parts.append(b",")
+    if rows:
+        parts.pop()
+    parts.append(b"]}}\n")
+    return b"".join(parts)
 
 
 def _xml_term(term) -> str:
@@ -211,19 +222,18 @@ def _xml_text(text: str) -> str:
 
 
 def _xml(variables, rows, link) -> bytes:
-    out = ['<?xml version="1.0" encoding="utf-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n<head>\n']
-    out += [f"  <variable name={quoteattr(v)}/>\n" for v in variables]
+    head = ['<?xml version="1.0" encoding="utf-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n<head>\n']
+    head += [f"  <variable name={quoteattr(v)}/>\n" for v in variables]
     if link:
-        out.append(f"  <link href={quoteattr(link)}/>\n")
-    out.append("</head>\n<results>\n")
-    for row in rows:
-        out.append("  <result>")
-        for v, t in zip(variables, row):
-            if t is not None:
-                out.append(f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>")
-        out.append("</result>\n")
-    out.append("</results>\n</sparql>\n")
-    return "".join(out).encode("utf-8")
+        head.append(f"  <link href={quoteattr(link)}/>\n")
+    head.append("</head>\n<results>\n")
+    parts = ["".join(head).encode("utf-8")]
+    for row in rows:  # each result encoded at once, as in _json
+        bindings = "".join(f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>"
+                           for v, t in zip(variables, row) if t is not None)
+        parts.append(f"  <result>{bindings}</result>\n".encode("utf-8"))
+    parts.append(b"</results>\n</sparql>\n")
+    return b"".join(parts)
 
 
 def _csv_field(term) -> str:
@@ -241,9 +251,12 @@ def _csv_field(term) -> str:
 
 
 def _csv(variables, rows) -> bytes:
-    lines = [",".join(variables)]
-    lines += [",".join(_csv_field(t) for t in row) for row in rows]
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+    return _encoded_lines(",".join(variables), (",".join(_csv_field(t) for t in row) for row in rows), "\r\n")
+
+
+def _encoded_lines(header: str, lines: Iterable[str], end: str) -> bytes:
+    """The header and each line encoded as it is written (as in _json)."""
+    return b"".join((line + end).encode("utf-8") for line in itertools.chain((header,), lines))
 
 
 _NT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -268,9 +281,8 @@ def _nt(term) -> str:
 
 
 def _tsv(variables, rows) -> bytes:
-    lines = ["\t".join("?" + v for v in variables)]
-    lines += ["\t".join("" if t is None else _nt(t) for t in row) for row in rows]
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    return _encoded_lines("\t".join("?" + v for v in variables),
+                          ("\t".join("" if t is None else _nt(t) for t in row) for row in rows), "\n")
 
 
 # --------------------------------------------------------------------------------------------
