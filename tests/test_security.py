@@ -23,6 +23,7 @@ import requests
 
 from server.app import create_app
 from server.config import PROJECT_ROOT, Settings
+from server.evaluators import Pool
 from server.serving import LodpubServer
 
 from .test_fuzz_support import RawClient
@@ -228,7 +229,11 @@ def test_production_settings_are_safe_by_default(tmp_path):
     assert not app.debug and not app.testing
     assert app.config["MAX_CONTENT_LENGTH"] == Settings().max_request_bytes == 1_000_000
     assert not app.config.get("PROPAGATE_EXCEPTIONS")
-    server = LodpubServer(Settings(releases=tmp_path))
+    pool = Pool.start(1, keep_environment=False)  # the server's, which its master looks after
+    try:
+        server = LodpubServer(Settings(releases=tmp_path), pool)
+    finally:
+        pool.stop()
     cfg = server.cfg
     assert cfg.limit_request_line == 8190 and cfg.limit_request_fields == 100 and cfg.limit_request_field_size == 16380
     assert 0 < cfg.timeout <= 60 and 0 < cfg.graceful_timeout <= 30 and 0 < cfg.keepalive <= 10
