@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 import time
 from pathlib import Path
 
 from . import config, release
+from .child_process import ChildEnded, run_in_child
 from .loading import SourceError
 from .progress import Progress
 from .validation import ValidatedSources, format_report, validate_sources
@@ -156,27 +156,25 @@ def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
         # the store names the release to serve (`lodpub publish` loads and switches it)
         from .serving import serve
         return serve(settings.with_overrides(host=args.host, port=args.port, workers=args.workers))
-    if not args.no_build and _build(settings, args) != 0:
-        print("error: not serving: the data is not publishable (see the report above)", file=sys.stderr)
-        return 1
+    # The build and the release check run in children: this process becomes gunicorn's master,
+    # which would otherwise keep their memory for good and hand a copy to every worker.
     try:
-        _verify_apart(settings.releases)
-    except release.ReleaseError as error:
+        if not args.no_build and run_in_child(_build, settings, args) != 0:
+            print("error: not serving: the data is not publishable (see the report above)", file=sys.stderr)
+            return 1
+        run_in_child(_verify_current, settings.releases)
+    except (release.ReleaseError, ChildEnded) as error:
         print(f"error: not serving: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: not serving", file=sys.stderr)
+        return 130
     from .serving import serve
     return serve(settings.with_overrides(host=args.host, port=args.port, workers=args.workers))
 
 
-def _verify_apart(releases: Path) -> None:
-    """verify_release() in a short-lived child: counting the store's quads fills a RocksDB
-    handle's caches (~40 MiB at 1M triples) that the gunicorn master would otherwise keep for
-    the server's whole life."""
-    with multiprocessing.get_context("fork").Pool(1) as child:
-        child.apply(_verify_current, (releases,))
-
-
 def _verify_current(releases: Path) -> None:
+    # counting the store's quads fills a RocksDB handle's caches (~40 MiB at 1M triples)
     release.verify_release(release.current_release(releases))
 
 

@@ -24,6 +24,7 @@ import pyoxigraph as ox
 from . import dataset_description, light_queries, loading, search_index, statistics
 from .config import Settings
 from .namespaces import prefixes
+from .orphans import folder_name_prefix, remove_orphans
 from .progress import Progress
 from .rdfterms import graph_from_quads
 from .validation import ValidatedSources
@@ -31,6 +32,8 @@ from .validation import ValidatedSources
 MANIFEST = "manifest.json"
 CURRENT = "current"
 STORE_DIR = "store"
+#: a build writes its release in `{releases}/.building-{pid}-…` and renames it when complete
+STAGING_PREFIX = ".building-"
 
 #: file name → (media type, how it is written)
 DUMPS = {
@@ -94,8 +97,9 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
     settings.releases.mkdir(parents=True, exist_ok=True)
     previous = current_release(settings.releases, required=False)
     final = settings.releases / version
+    remove_orphans(settings.releases, STAGING_PREFIX)  # of builds killed before they could clean up
     if not final.exists():
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=settings.releases))
+        staging = Path(tempfile.mkdtemp(prefix=folder_name_prefix(STAGING_PREFIX), dir=settings.releases))
         staging.chmod(0o755)
         try:
             with (progress or Progress.off()).steps() as step:

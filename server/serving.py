@@ -23,6 +23,7 @@ from gunicorn.workers.base import Worker as BaseWorker
 
 from .config import Settings
 from .evaluators import EvaluatorFailed, Pool
+from .orphans import folder_name_prefix, remove_orphans
 from .release import STORE_DIR
 
 log = logging.getLogger("lodpub")
@@ -86,9 +87,10 @@ class LodpubServer(BaseApplication):
         return create_app(self.settings)
 
     def _rebuild_on_reload(self, arbiter) -> None:
+        from .child_process import run_in_child
         from .cli import rebuild
-        try:
-            published = rebuild(self.settings)
+        try:  # in a child, as at start (server/cli.py): the master keeps none of the build's memory
+            published = run_in_child(rebuild, self.settings)
         except Exception:  # the master must outlive any failed rebuild
             log.exception("reload: the rebuild failed; still serving the last good release")
             return
@@ -102,27 +104,10 @@ _METRICS_PREFIX = "lodpub-metrics-"
 def _fresh_metrics_dir() -> None:
     """The workers' Prometheus counters go to a new private folder per server start (set before
     anything imports prometheus_client, which reads it once): never counts of an earlier run.
-    Its name carries the master's pid, so that the folders of killed servers can be told apart."""
-    _remove_orphaned_metrics_dirs()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
-
-
-def _remove_orphaned_metrics_dirs() -> None:
-    # a SIGKILLed master leaves its folder behind (on_exit never runs)
-    for folder in Path(tempfile.gettempdir()).glob(_METRICS_PREFIX + "*-*"):
-        pid = folder.name[len(_METRICS_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    Its name carries the master's pid, so that the folders of killed servers can be told apart
+    (a SIGKILLed master leaves its folder behind: on_exit never runs)."""
+    remove_orphans(Path(tempfile.gettempdir()), _METRICS_PREFIX)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=folder_name_prefix(_METRICS_PREFIX))
 
 
 def _quit_once(worker) -> None:

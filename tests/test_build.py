@@ -121,3 +121,32 @@ def test_a_truncated_release_is_refused(tmp_path, built):
     (copy / release.MANIFEST).write_text("{not json", encoding="utf-8")
     with pytest.raises(release.ReleaseError, match="manifest"):
         release.open_release(copy)
+
+
+def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
+    """A build killed outright (SIGKILL, or stopped in native code after Ctrl-C) leaves its
+    half-written `.building-{pid}-…` folder; the next build removes it, as its process is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tests.conftest import run_cli
+    settings = _copy_project(tmp_path)
+    env = {**os.environ, "LODPUB_ROOT": str(tmp_path)}
+    for _ in range(20):  # the staging folder lives a fraction of a second at this size
+        build = subprocess.Popen([sys.executable, "-m", "server.cli", "build"], cwd=PROJECT_ROOT, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while build.poll() is None and not list(settings.releases.glob(".building-*")):
+            time.sleep(0.002)
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+        leftovers = list(settings.releases.glob(f".building-{build.pid}-*"))
+        if leftovers:
+            break
+        shutil.rmtree(settings.releases, ignore_errors=True)
+    else:
+        pytest.fail("no build was caught writing its release")
+    assert run_cli("build", "--root", str(tmp_path)).returncode == 0
+    assert not [p for p in leftovers if p.exists()]
+    assert release.current_release(settings.releases) is not None

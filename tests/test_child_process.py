@@ -1,0 +1,56 @@
+"""run_in_child: what `lodpub serve` builds with, so that gunicorn's master keeps none of it."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from server.child_process import ChildEnded, run_in_child
+from server.config import PROJECT_ROOT
+
+
+def test_the_value_and_the_exception_come_back():
+    assert run_in_child(sum, [1, 2, 3]) == 6
+    assert run_in_child(os.getpid) != os.getpid()
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_in_child(int, "not a number")
+
+
+def test_a_child_killed_outright_is_an_error_not_a_hang():
+    with pytest.raises(ChildEnded, match="without an answer"):
+        run_in_child(lambda: os.kill(os.getpid(), signal.SIGKILL))
+
+
+def test_ctrl_c_stops_a_child_busy_where_it_cannot_see_it():
+    """A child in native code (a SHACL engine, a bulk load) sees SIGINT only when it returns:
+    the parent stops it after a short grace instead of waiting for the whole step."""
+    script = textwrap.dedent("""
+        import signal, sys, time
+        from server.child_process import run_in_child
+
+        def deaf_step():  # SIGINT held back, as native code would
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            print("child started", flush=True)
+            time.sleep(60)
+
+        try:
+            run_in_child(deaf_step)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(130)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    assert process.stdout.readline() == "child started\n"
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole group
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 130 and output == "interrupted\n"
+    assert time.monotonic() - started < 10  # the grace is 1 s; the step would take 60
+    left = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout
+    assert not left.split()
