@@ -11,22 +11,26 @@ per release (``Publication.memo``) and is the same graph in every format:
 3. the links pointing to it (incoming triples: a commission's page lists the meetings it
    organised), at most `inbound_limit` per property (`LODPUB_MAX_INBOUND_PER_PROPERTY`): the
    first ones by IRI, and how many there are in all (`Document.inbound_totals`; the HTML page
-   links to the SPARQL query that lists them all). A hub's document stays the size of a page:
+   links to the SPARQL query that lists them all, the RDF forms say it in Hydra Core terms:
+   `Document.cut_statements`). A hub's document stays the size of a page:
    at 1M triples a commission is the organizer of ~1,700 meetings, whose names in six languages
    made its document 12,000–14,000 triples;
 4. the labels (schema:name, skos:prefLabel, rdfs:label) of every other thing it mentions.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import pyoxigraph as ox
 
-from .namespaces import STANDARD
+from .namespaces import STANDARD, prefixes
 
 SCHEMA = STANDARD["schema"]
 SKOS = STANDARD["skos"]
 RDFS = STANDARD["rdfs"]
+HYDRA = STANDARD["hydra"]
 RDF_TYPE = STANDARD["rdf"] + "type"
 
 LABEL_PROPERTIES = (SCHEMA + "name", SKOS + "prefLabel", RDFS + "label")
@@ -55,6 +59,54 @@ class Document:
     @property
     def subjects(self) -> list:
         return list(dict.fromkeys(t.subject for t in self.triples))
+
+    def rdf_statements(self, base: str) -> tuple[ox.Triple, ...]:
+        """The triples of the RDF forms: the document's and, if it was cut, what says so."""
+        if not self.inbound_totals:
+            return self.triples
+        return tuple(sorted((*self.triples, *self.cut_statements(base)), key=_sort_key))
+
+    def cut_statements(self, base: str) -> list[ox.Triple]:
+        """For the RDF forms of a document whose incoming statements were cut: per property, a
+        Hydra collection of the things pointing at this one with it (``hydra:manages``), its
+        ``hydra:totalItems`` and, as ``rdfs:seeAlso``, the SPARQL query listing them all. Named
+        under the document's URL, so that the same document has the same bytes everywhere."""
+        thing = ox.NamedNode(self.iri)
+        document = document_url(self.iri, base)
+        statements = []
+        for predicate, total in sorted(self.inbound_totals.items()):
+            name = f"{document}#incoming-{_slug(predicate, base)}"
+            collection, manages = ox.NamedNode(name), ox.NamedNode(name + "-manages")
+            listing = ox.NamedNode(f"{base}sparql?" + urlencode({"query": incoming_query(predicate, self.iri)}))
+            statements += [
+                ox.Triple(thing, ox.NamedNode(HYDRA + "collection"), collection),
+                ox.Triple(collection, ox.NamedNode(RDF_TYPE), ox.NamedNode(HYDRA + "Collection")),
+                ox.Triple(collection, ox.NamedNode(HYDRA + "manages"), manages),
+                ox.Triple(manages, ox.NamedNode(HYDRA + "property"), ox.NamedNode(predicate)),
+                ox.Triple(manages, ox.NamedNode(HYDRA + "object"), thing),
+                ox.Triple(collection, ox.NamedNode(HYDRA + "totalItems"),
+                          ox.Literal(str(total), datatype=ox.NamedNode(STANDARD["xsd"] + "nonNegativeInteger"))),
+                ox.Triple(collection, ox.NamedNode(RDFS + "seeAlso"), listing),
+            ]
+        return statements
+
+
+def document_url(iri: str, base: str) -> str:
+    """The URL of the document about `iri` (``/id/…`` and ``/graph/…`` under the base)."""
+    rest = iri[len(base):]
+    return base + "doc/" + (rest[3:] if rest.startswith("id/") else rest)
+
+
+def incoming_query(predicate: str, iri: str) -> str:
+    """The SPARQL query listing every thing that points at `iri` with `predicate`."""
+    return f"SELECT ?thing WHERE {{ ?thing <{predicate}> <{iri}> }} ORDER BY ?thing"
+
+
+def _slug(predicate: str, base: str) -> str:
+    for prefix, namespace in prefixes(base).items():
+        if predicate.startswith(namespace) and predicate[len(namespace):].isidentifier():
+            return f"{prefix}-{predicate[len(namespace):]}"
+    return "p" + hashlib.sha256(predicate.encode()).hexdigest()[:12]
 
 
 def _query(store: ox.Store, sparql: str):

@@ -313,7 +313,7 @@ class Page:
         total = self.document.inbound_totals.get(predicate)
         if not total or total <= shown:
             return None
-        query = f"SELECT ?thing WHERE {{ ?thing <{predicate}> <{self.document.iri}> }} ORDER BY ?thing"
+        query = documents.incoming_query(predicate, self.document.iri)
         text = UI[self.lang]["more_incoming"].format(n=format_decimal(total - shown, locale=self.lang))
         return sparql_link(query, text)
 

@@ -90,13 +90,18 @@ PLAIN = {
 }
 
 
+#: prefixes that came after the context was pinned (1.0.0, served as immutable): JSON-LD writes
+#: their terms in full (Hydra's, in the RDF forms of a document that was cut: server/documents.py)
+OUTSIDE_CONTEXT = ("hydra",)
+
+
 def context_url(base: str) -> str:
     return base + "context.jsonld"
 
 
 def build_context(base: str) -> dict[str, Any]:
     """The published context document (the same for every release with the same base)."""
-    prefixes = {**{k: v for k, v in STANDARD.items() if k not in ("sh",)}, "sh": STANDARD["sh"]}
+    prefixes = {**{k: v for k, v in STANDARD.items() if k not in ("sh", *OUTSIDE_CONTEXT)}, "sh": STANDARD["sh"]}
     prefixes.update({p: base + path for p, path in OWN.items()})
     ctx: dict[str, Any] = {"@version": 1.1, "id": "@id", "type": "@type"}
     ctx.update(prefixes)

@@ -14,6 +14,7 @@ STANDARD = {
     "sh": "http://www.w3.org/ns/shacl#",
     "dcat": "http://www.w3.org/ns/dcat#",
     "void": "http://rdfs.org/ns/void#",
+    "hydra": "http://www.w3.org/ns/hydra/core#",
     "time": "http://www.w3.org/2006/time#",
     "vann": "http://purl.org/vocab/vann/",
     "wd": "http://www.wikidata.org/entity/",

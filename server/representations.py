@@ -41,7 +41,7 @@ def make(body: bytes, content_type: str, version: str, *identity: str,
 
 def serialize(document: Document, fmt: str, base: str, profile: str = "compacted",
               loader: jsonld.Loader | None = None) -> bytes:
-    triples = list(document.triples)
+    triples = list(document.rdf_statements(base))
     if fmt == "ttl":
         return ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=_used_prefixes(triples, base))
     if fmt == "nt":

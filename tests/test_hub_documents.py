@@ -1,6 +1,7 @@
 """Documents of hubs: the statements pointing at a thing are kept up to a limit per property
 (`LODPUB_MAX_INBOUND_PER_PROPERTY`), its own statements always in full, and the HTML page says
-how many more there are and links to the SPARQL query that lists them all."""
+how many more there are and links to the SPARQL query that lists them all; the RDF forms say
+the same in Hydra Core terms."""
 from __future__ import annotations
 
 import html
@@ -9,7 +10,11 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from rdflib import Graph, URIRef
+from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
+from pyld import jsonld
+from rdflib.compare import isomorphic
+
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
 
 
 def _hub(built, base: str) -> tuple[str, str, list[str]]:
@@ -50,7 +55,8 @@ def test_a_hubs_document_keeps_the_first_pointing_statements_and_all_its_own(bui
     full, cut = _turtle(clients[0], path), _turtle(clients[1], path)
     assert sorted(str(s) for s in full.subjects(URIRef(predicate), URIRef(hub))) == pointing
     assert [str(s) for s in cut.subjects(URIRef(predicate), URIRef(hub))] == pointing[:1]  # the first by IRI
-    assert set(cut.predicate_objects(URIRef(hub))) == set(full.predicate_objects(URIRef(hub)))  # its own: all
+    own = {(p, o) for p, o in cut.predicate_objects(URIRef(hub)) if p != HYDRA.collection}
+    assert own == set(full.predicate_objects(URIRef(hub)))  # its own: all
 
 
 def test_the_page_of_a_hub_says_how_many_more_and_links_to_all_of_them(built, settings, clients):
@@ -71,3 +77,54 @@ def test_the_page_of_a_hub_says_how_many_more_and_links_to_all_of_them(built, se
     arabic = clients[1].get(path + ".html", headers={"Accept-Language": "ar"}).get_data(as_text=True)
     assert f"و{len(pointing) - 1} غيرها" in arabic
     assert MORE.findall(clients[0].get(path + ".html").get_data(as_text=True)) == []
+
+
+def _sparql_listing(client, url: str, base: str) -> list[str]:
+    link = urlsplit(url)
+    assert f"{link.scheme}://{link.netloc}{link.path}" == base + "sparql"
+    answer = client.get("/sparql", query_string={"query": parse_qs(link.query)["query"][0]},
+                        headers={"Accept": "application/sparql-results+json"})
+    return [b["thing"]["value"] for b in json.loads(answer.get_data())["results"]["bindings"]]
+
+
+def _graph(client, path: str, fmt: str) -> Graph:
+    """The document as rdflib reads it (JSON-LD through pyld, with our context from the app)."""
+    body = client.get(f"{path}.{fmt}").get_data()
+    if not fmt.startswith("jsonld"):
+        return Graph().parse(data=body, format={"ttl": "turtle", "nt": "nt", "rdf": "xml"}[fmt])
+
+    def our_context(url, options=None):
+        return {"contentType": "application/ld+json", "contextUrl": None, "documentUrl": url,
+                "document": client.get("/context.jsonld").get_json()}
+    nquads = jsonld.to_rdf(json.loads(body), {"format": "application/n-quads", "documentLoader": our_context})
+    return Graph().parse(data=nquads, format="nt")
+
+
+@pytest.mark.parametrize("fmt", ["ttl", "nt", "rdf", "jsonld"])
+def test_the_rdf_forms_of_a_hub_say_what_was_cut_in_hydra_terms(built, settings, clients, fmt):
+    """A harvester of a cut document learns, from the data alone, that the statements with this
+    property are a collection of N things, not the ones it got, and where to get them all."""
+    hub, predicate, pointing = _hub(built, settings.base)
+    path = "/doc/" + hub[len(settings.base) + len("id/"):]
+    graph = _graph(clients[1], path, fmt)
+    [collection] = [c for c in graph.objects(URIRef(hub), HYDRA.collection)
+                    if (graph.value(graph.value(c, HYDRA.manages), HYDRA.property)) == URIRef(predicate)]
+    manages = graph.value(collection, HYDRA.manages)
+    assert (collection, RDF.type, HYDRA.Collection) in graph
+    assert graph.value(manages, HYDRA.object) == URIRef(hub)
+    assert graph.value(collection, HYDRA.totalItems) == Literal(len(pointing), datatype=XSD.nonNegativeInteger)
+    assert str(collection).startswith(settings.base + "doc/")  # named under the document, not a blank node
+    assert _sparql_listing(clients[1], str(graph.value(collection, RDFS.seeAlso)), settings.base) == pointing
+    assert isomorphic(graph, _turtle(clients[1], path))  # the same graph in every form
+    assert not list(_graph(clients[0], path, fmt).triples((None, HYDRA.collection, None)))  # nothing cut
+
+
+def test_the_framed_json_ld_of_a_hub_embeds_what_was_cut(built, settings, clients):
+    """The framed form holds what is reachable from the thing: the collections too."""
+    from tests.test_linked_data_helpers import reachable
+    hub, predicate, pointing = _hub(built, settings.base)
+    path = "/doc/" + hub[len(settings.base) + len("id/"):]
+    framed = _graph(clients[1], path, "jsonld?profile=framed")
+    collection = framed.value(URIRef(hub), HYDRA.collection)
+    assert framed.value(collection, HYDRA.totalItems) == Literal(len(pointing), datatype=XSD.nonNegativeInteger)
+    assert isomorphic(framed, reachable(_turtle(clients[1], path), hub))

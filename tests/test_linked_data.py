@@ -11,6 +11,7 @@ import gzip
 import json
 from email.utils import parsedate_to_datetime
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -367,6 +368,16 @@ def test_context_has_a_versioned_url(server):
     assert versioned.status_code == 200 and versioned.content == current.content
     assert "immutable" in versioned.headers["Cache-Control"]
     assert server.get("/context/0.0.1.jsonld").status_code == 404
+
+
+def test_a_published_context_version_never_changes(server, settings):
+    """A versioned context is served as immutable: clients and caches keep it for a year. Its
+    terms as published (tests/contexts/{version}.jsonld) stay exactly what they were; new terms
+    need a new version."""
+    from server.jsonld import CONTEXT_VERSION
+    published = json.loads((Path(__file__).parent / "contexts" / f"{CONTEXT_VERSION}.jsonld").read_text(encoding="utf-8"))
+    served = server.get(f"/context/{CONTEXT_VERSION}.jsonld").json()
+    assert served == json.loads(json.dumps(published).replace("https://w3id.org/un-meetings/", settings.base))
 
 
 def test_plain_json_gets_json_ld(server):
