@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from .validation import ValidatedSources
 MANIFEST = "manifest.json"
 CURRENT = "current"
 STORE_DIR = "store"
-#: a build writes its release in `{releases}/.building-{pid}-…` and renames it when complete
+#: a build writes its release in `{releases}/.building-{host}-{pid}-…` and renames it when complete
 STAGING_PREFIX = ".building-"
 
 #: file name → (media type, how it is written)
@@ -97,9 +98,9 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
     settings.releases.mkdir(parents=True, exist_ok=True)
     previous = current_release(settings.releases, required=False)
     final = settings.releases / version
-    remove_orphans(settings.releases, STAGING_PREFIX)  # of builds killed before they could clean up
+    remove_orphans(settings.releases, _staging_prefix())  # of builds killed before they could clean up
     if not final.exists():
-        staging = Path(tempfile.mkdtemp(prefix=folder_name_prefix(STAGING_PREFIX), dir=settings.releases))
+        staging = Path(tempfile.mkdtemp(prefix=folder_name_prefix(_staging_prefix()), dir=settings.releases))
         staging.chmod(0o755)
         try:
             with (progress or Progress.off()).steps() as step:
@@ -115,6 +116,12 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
             raise
     _point_current_to(settings.releases, version)
     return open_release(final)
+
+
+def _staging_prefix() -> str:
+    # the host's name too: replicas on other machines may build into a shared releases folder,
+    # where a pid of theirs means nothing here
+    return f"{STAGING_PREFIX}{socket.gethostname()}-"
 
 
 def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, version: str,

@@ -125,9 +125,11 @@ def test_a_truncated_release_is_refused(tmp_path, built):
 
 def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
     """A build killed outright (SIGKILL, or stopped in native code after Ctrl-C) leaves its
-    half-written `.building-{pid}-…` folder; the next build removes it, as its process is gone."""
+    half-written `.building-{host}-{pid}-…` folder; the next build removes it, as its process is
+    gone, and leaves alone those of builds on other hosts sharing the folder."""
     import os
     import signal
+    import socket
     import subprocess
     import sys
     import time
@@ -141,12 +143,15 @@ def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
             time.sleep(0.002)
         build.send_signal(signal.SIGKILL)
         build.wait()
-        leftovers = list(settings.releases.glob(f".building-{build.pid}-*"))
+        leftovers = list(settings.releases.glob(f".building-{socket.gethostname()}-{build.pid}-*"))
         if leftovers:
             break
         shutil.rmtree(settings.releases, ignore_errors=True)
     else:
         pytest.fail("no build was caught writing its release")
+    elsewhere = settings.releases / f".building-{build.pid}-{build.pid}-x"  # host "{pid}", another machine
+    elsewhere.mkdir()
     assert run_cli("build", "--root", str(tmp_path)).returncode == 0
     assert not [p for p in leftovers if p.exists()]
+    assert elsewhere.is_dir()
     assert release.current_release(settings.releases) is not None
