@@ -10,7 +10,7 @@ per release (``Publication.memo``) and is the same graph in every format:
    so that a meeting's page and its framed JSON-LD hold its objectives and outcome points;
 3. the links pointing to it (incoming triples: a commission's page lists the meetings it
    organised), at most `inbound_limit` per property (`LODPUB_MAX_INBOUND_PER_PROPERTY`): the
-   first ones by IRI, and how many there are in all (`Document.inbound_totals`; the HTML page
+   most recent first (by `schema:startDate`; undated ones after, by IRI), and how many there are in all (`Document.inbound_totals`; the HTML page
    links to the SPARQL query that lists them all, the RDF forms say it in Hydra Core terms:
    `Document.cut_statements`). A hub's document stays the size of a page:
    at 1M triples a commission is the organizer of ~1,700 meetings, whose names in six languages
@@ -34,6 +34,9 @@ HYDRA = STANDARD["hydra"]
 RDF_TYPE = STANDARD["rdf"] + "type"
 
 LABEL_PROPERTIES = (SCHEMA + "name", SKOS + "prefLabel", RDFS + "label")
+#: A document cut at the limit keeps the things that point at it most recently (meetings, by
+#: their start), as a reader of a commission's page expects.
+RECENCY = SCHEMA + "startDate"
 
 #: Links whose targets are described in full in the linking thing's document.
 PART_PROPERTIES = (
@@ -98,8 +101,10 @@ def document_url(iri: str, base: str) -> str:
 
 
 def incoming_query(predicate: str, iri: str) -> str:
-    """The SPARQL query listing every thing that points at `iri` with `predicate`."""
-    return f"SELECT ?thing WHERE {{ ?thing <{predicate}> <{iri}> }} ORDER BY ?thing"
+    """The SPARQL query listing every thing that points at `iri` with `predicate`, in the order
+    a cut document keeps them: the most recent first, then the undated ones by IRI."""
+    return (f"SELECT ?thing ?start WHERE {{ ?thing <{predicate}> <{iri}> "
+            f"OPTIONAL {{ ?thing <{RECENCY}> ?start }} }} ORDER BY DESC(?start) ?thing")
 
 
 def _slug(predicate: str, base: str) -> str:
@@ -180,7 +185,8 @@ def _inbound(store: ox.Store, node: ox.NamedNode, limit: int) -> tuple[list[ox.T
     triples = list(_query(store, f"""CONSTRUCT {{ ?s ?p {node} }} WHERE {{
         ?s ?p {node} FILTER(?p NOT IN ({", ".join(str(p) for p in cut)})) }}"""))
     for predicate in cut:
-        rows = _query(store, f"SELECT DISTINCT ?s WHERE {{ ?s {predicate} {node} }} ORDER BY ?s LIMIT {limit}")
+        rows = _query(store, f"""SELECT ?s (MAX(?start) AS ?latest) WHERE {{ ?s {predicate} {node}
+            OPTIONAL {{ ?s <{RECENCY}> ?start }} }} GROUP BY ?s ORDER BY DESC(?latest) ?s LIMIT {limit}""")
         triples.extend(ox.Triple(row["s"], predicate, node) for row in rows)
     return triples, {p.value: n for p, n in cut.items()}
 

@@ -128,3 +128,49 @@ def test_the_framed_json_ld_of_a_hub_embeds_what_was_cut(built, settings, client
     collection = framed.value(URIRef(hub), HYDRA.collection)
     assert framed.value(collection, HYDRA.totalItems) == Literal(len(pointing), datatype=XSD.nonNegativeInteger)
     assert isomorphic(framed, reachable(_turtle(clients[1], path), hub))
+
+
+@pytest.fixture(scope="module")
+def dated_hub(tmp_path_factory):
+    """A release of the benchmark's generator at a small scale, where ESCWA organised several
+    meetings of different dates, and an app that keeps 2 incoming statements per property."""
+    import subprocess
+    import sys
+    from server.app import create_app
+    from server.config import PROJECT_ROOT, Settings
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from bench import generate
+    root = generate.generate(tmp_path_factory.mktemp("dated") / "corpus", meetings=12, seed=3)
+    built = subprocess.run([sys.executable, "-m", "server.cli", "build", "--root", str(root)], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    settings = Settings(root=root, releases=root / "releases", access_log=False, max_inbound_per_property=2)
+    return settings, create_app(settings).test_client()
+
+
+def test_a_cut_hub_keeps_its_most_recent_meetings(dated_hub):
+    """A reader of a commission's page, and a harvester of its data, get its latest meetings,
+    not the first ones in alphabetical order of their IRIs; the "all of them" query lists them
+    in the same order."""
+    settings, client = dated_hub
+    escwa = settings.base + "id/organization/escwa"
+    organizer = "https://schema.org/organizer"
+    from server.release import current_release
+    store = current_release(settings.releases).open_store()
+    dated = [(r["start"].value, r["m"].value) for r in store.query(
+        f"SELECT ?m ?start WHERE {{ ?m <{organizer}> <{escwa}> ; <https://schema.org/startDate> ?start }}",
+        use_default_graph_as_union=True)]
+    assert len(dated) >= 4 and len({start for start, _ in dated}) == len(dated)
+    newest_first = [m for _, m in sorted(dated, key=lambda d: _instant(d[0]), reverse=True)]
+    kept = [str(s) for s in _turtle(client, "/doc/organization/escwa").subjects(URIRef(organizer), URIRef(escwa))]
+    assert sorted(kept) == sorted(newest_first[:2])
+    page = client.get("/doc/organization/escwa.html", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    queries = [parse_qs(urlsplit(html.unescape(href)).query)["query"][0] for href, _ in MORE.findall(page)]
+    [query] = [q for q in queries if f"<{organizer}>" in q]
+    answer = client.get("/sparql", query_string={"query": query}, headers={"Accept": "application/sparql-results+json"})
+    assert [b["thing"]["value"] for b in answer.get_json()["results"]["bindings"]] == newest_first
+
+
+def _instant(lexical: str):
+    from datetime import datetime
+    return datetime.fromisoformat(lexical.replace("Z", "+00:00"))
