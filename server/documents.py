@@ -10,11 +10,11 @@ per release (``Publication.memo``) and is the same graph in every format:
    so that a meeting's page and its framed JSON-LD hold its objectives and outcome points;
 3. the links pointing to it (incoming triples: a commission's page lists the meetings it
    organised), at most `inbound_limit` per property (`LODPUB_MAX_INBOUND_PER_PROPERTY`): the
-   most recent first (by `schema:startDate`; undated ones after, by IRI), and how many there are in all (`Document.inbound_totals`; the HTML page
-   links to the SPARQL query that lists them all, the RDF forms say it in Hydra Core terms:
-   `Document.cut_statements`). A hub's document stays the size of a page:
-   at 1M triples a commission is the organizer of ~1,700 meetings, whose names in six languages
-   made its document 12,000–14,000 triples;
+   most recent first (by `schema:startDate`; undated ones after, by IRI), and how many there
+   are in all (`Document.inbound_totals`; the HTML page links to the SPARQL query that lists
+   them all, the RDF forms say it in Hydra Core terms: `Document.cut_statements`). A hub's
+   document stays the size of a page: at 1M triples a commission is the organizer of ~1,700
+   meetings, whose names in six languages made its document 12,000–14,000 triples;
 4. the labels (schema:name, skos:prefLabel, rdfs:label) of every other thing it mentions.
 """
 from __future__ import annotations
