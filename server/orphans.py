@@ -2,10 +2,11 @@
 
 A process killed outright (SIGKILL, or a build stopped in native code) runs no clean-up: the
 next one of its kind removes what it left, telling it apart by the pid in the name
-(``{prefix}{pid}-{random}``)."""
+(``{prefix}{pid}-{random}``, the random part ``tempfile.mkdtemp``'s, which has no ``-``)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,9 +19,14 @@ def folder_name_prefix(prefix: str) -> str:
 def remove_orphans(parent: Path, prefix: str) -> None:
     """Remove the folders of `parent` named ``{prefix}{pid}-…`` whose process has ended."""
     for folder in parent.glob(prefix + "*-*"):
-        pid = folder.name[len(prefix):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        # the whole rest of the name: another prefix that starts with ours ("host-2-" after
+        # "host-") must not have its first word read as a pid
+        named = _PID_AND_RANDOM.fullmatch(folder.name[len(prefix):])
+        if named and not _alive(int(named[1])):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+_PID_AND_RANDOM = re.compile(r"(\d+)-[a-z0-9_]+")
 
 
 def _alive(pid: int) -> bool:

@@ -126,7 +126,8 @@ def test_a_truncated_release_is_refused(tmp_path, built):
 def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
     """A build killed outright (SIGKILL, or stopped in native code after Ctrl-C) leaves its
     half-written `.building-{host}-{pid}-…` folder; the next build removes it, as its process is
-    gone, and leaves alone those of builds on other hosts sharing the folder."""
+    gone, and leaves alone those of builds on other hosts sharing the folder, a host whose name
+    starts with ours included."""
     import os
     import signal
     import socket
@@ -149,9 +150,12 @@ def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
         shutil.rmtree(settings.releases, ignore_errors=True)
     else:
         pytest.fail("no build was caught writing its release")
-    elsewhere = settings.releases / f".building-{build.pid}-{build.pid}-x"  # host "{pid}", another machine
-    elsewhere.mkdir()
+    host = socket.gethostname()
+    elsewhere = [settings.releases / f".building-{build.pid}-{build.pid}-abcd1234",  # host "{pid}"
+                 settings.releases / f".building-{host}-{build.pid}-{build.pid}-abcd1234"]  # host "{host}-{pid}"
+    for folder in elsewhere:
+        folder.mkdir()
     assert run_cli("build", "--root", str(tmp_path)).returncode == 0
     assert not [p for p in leftovers if p.exists()]
-    assert elsewhere.is_dir()
+    assert all(folder.is_dir() for folder in elsewhere)
     assert release.current_release(settings.releases) is not None
