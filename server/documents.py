@@ -103,7 +103,7 @@ def document_url(iri: str, base: str) -> str:
 def incoming_query(predicate: str, iri: str) -> str:
     """The SPARQL query listing every thing that points at `iri` with `predicate`, in the order
     a cut document keeps them: the most recent first, then the undated ones by IRI."""
-    return (f"SELECT ?thing ?start WHERE {{ ?thing <{predicate}> <{iri}> "
+    return (f"SELECT DISTINCT ?thing ?start WHERE {{ ?thing <{predicate}> <{iri}> "
             f"OPTIONAL {{ ?thing <{RECENCY}> ?start }} }} ORDER BY DESC(?start) ?thing")
 
 
@@ -184,10 +184,9 @@ def _inbound(store: ox.Store, node: ox.NamedNode, limit: int) -> tuple[list[ox.T
         return list(_query(store, everything)), {}
     triples = list(_query(store, f"""CONSTRUCT {{ ?s ?p {node} }} WHERE {{
         ?s ?p {node} FILTER(?p NOT IN ({", ".join(str(p) for p in cut)})) }}"""))
-    for predicate in cut:
-        rows = _query(store, f"""SELECT ?s (MAX(?start) AS ?latest) WHERE {{ ?s {predicate} {node}
-            OPTIONAL {{ ?s <{RECENCY}> ?start }} }} GROUP BY ?s ORDER BY DESC(?latest) ?s LIMIT {limit}""")
-        triples.extend(ox.Triple(row["s"], predicate, node) for row in rows)
+    for predicate in cut:  # the first of the query the page links to, so both agree on the order
+        rows = _query(store, f"{incoming_query(predicate.value, node.value)} LIMIT {limit}")
+        triples.extend(ox.Triple(row["thing"], predicate, node) for row in rows)
     return triples, {p.value: n for p, n in cut.items()}
 
 
