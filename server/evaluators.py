@@ -27,6 +27,7 @@ processes that can be killed at the time limit:
 """
 from __future__ import annotations
 
+import gc
 import os
 import select
 import shutil
@@ -215,6 +216,7 @@ def _start_supervisor(path: str, size: int, store: str | None) -> subprocess.Pop
 def supervise(path: str, size: int, store: str | None) -> None:
     """Keep `size` evaluators forked from this process serving `path`, until stdin closes."""
     from . import sparql_results  # noqa: F401  (imported once here, shared by every fork)
+    gc.freeze()  # what every evaluator inherits stays out of its collections (and its pages shared)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(128)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import gc
 import logging
 import os
 import shutil
@@ -75,7 +76,8 @@ class LodpubServer(BaseApplication):
             "accesslog": None,  # the app writes one JSON line per request (server/request_log.py)
             "control_socket_disable": True,  # several servers may run side by side
             "on_reload": self._rebuild_on_reload,
-            "post_worker_init": _quit_once,
+            "pre_fork": _freeze_before_fork,
+            "post_worker_init": _init_worker,
             "child_exit": _forget_worker_metrics,
             "worker_exit": _end_worker,
             "on_exit": _remove_metrics_dir,
@@ -108,6 +110,22 @@ def _fresh_metrics_dir() -> None:
     (a SIGKILLed master leaves its folder behind: on_exit never runs)."""
     remove_orphans(Path(tempfile.gettempdir()), _METRICS_PREFIX)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=folder_name_prefix(_METRICS_PREFIX))
+
+
+def _freeze_before_fork(server, worker) -> None:
+    """The master's objects, inherited by every worker, are left out of the workers' collections:
+    a collection writes to each object it walks, which would copy the shared pages (Python's gc
+    docs: freeze right before fork)."""
+    gc.freeze()
+
+
+def _init_worker(worker) -> None:
+    _quit_once(worker)
+    # The app is loaded: what exists now (modules, Flask, rdflib, templates: ~86,000 objects) lives
+    # as long as the worker. Left in the oldest generation, every full collection walked it: 36-50 ms
+    # at a time, in the middle of whichever request triggered it (cold JSON-LD GETs at 1M triples
+    # took 52-83 ms instead of ~20: docs/performance.md, "Garbage collection pauses").
+    gc.freeze()
 
 
 def _quit_once(worker) -> None:
