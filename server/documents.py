@@ -58,6 +58,8 @@ class Document:
     #: property IRI → how many statements point at the thing with it, for the properties whose
     #: incoming statements were cut at the limit
     inbound_totals: dict[str, int] = field(default_factory=dict)
+    #: for those properties, the things kept, in the order of `incoming_query` (most recent first)
+    inbound_kept: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def subjects(self) -> list:
@@ -155,7 +157,7 @@ def describe(store: ox.Store, iri: str, base: str, inbound_limit: int = 0) -> Do
     triples: dict[ox.Triple, None] = {}
     for triple in _own_triples(store, described):
         triples[triple] = None
-    inbound, inbound_totals = _inbound(store, node, inbound_limit)
+    inbound, inbound_totals, inbound_kept = _inbound(store, node, inbound_limit)
     for triple in inbound:
         triples[triple] = None
 
@@ -168,26 +170,29 @@ def describe(store: ox.Store, iri: str, base: str, inbound_limit: int = 0) -> Do
                   VALUES ?s {{ {_values(sorted(mentioned, key=str))} }} ?s ?p ?label
                   FILTER({_one_of("?p", (ox.NamedNode(p) for p in LABEL_PROPERTIES))}) }}"""):
             triples[triple] = None
-    return Document(iri, tuple(sorted(triples, key=_sort_key)), inbound_totals)
+    return Document(iri, tuple(sorted(triples, key=_sort_key)), inbound_totals, inbound_kept)
 
 
-def _inbound(store: ox.Store, node: ox.NamedNode, limit: int) -> tuple[list[ox.Triple], dict[str, int]]:
-    """The statements pointing at `node`, at most `limit` per property (0: all), and the totals
-    of the properties cut."""
+def _inbound(store: ox.Store, node: ox.NamedNode, limit: int
+             ) -> tuple[list[ox.Triple], dict[str, int], dict[str, tuple[str, ...]]]:
+    """The statements pointing at `node`, at most `limit` per property (0: all); for the
+    properties cut, their totals and the things kept, in order."""
     everything = f"CONSTRUCT {{ ?s ?p {node} }} WHERE {{ ?s ?p {node} }}"
     if limit <= 0:
-        return list(_query(store, everything)), {}
+        return list(_query(store, everything)), {}, {}
     totals = {row["p"]: int(row["n"].value) for row in _query(store, f"""
         SELECT ?p (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s ?p {node} }} GROUP BY ?p""")}
     cut = {p: n for p, n in totals.items() if n > limit}
     if not cut:
-        return list(_query(store, everything)), {}
+        return list(_query(store, everything)), {}, {}
     triples = list(_query(store, f"""CONSTRUCT {{ ?s ?p {node} }} WHERE {{
         ?s ?p {node} FILTER(?p NOT IN ({", ".join(str(p) for p in cut)})) }}"""))
+    kept = {}
     for predicate in cut:  # the first of the query the page links to, so both agree on the order
-        rows = _query(store, f"{incoming_query(predicate.value, node.value)} LIMIT {limit}")
-        triples.extend(ox.Triple(row["thing"], predicate, node) for row in rows)
-    return triples, {p.value: n for p, n in cut.items()}
+        things = [row["thing"] for row in _query(store, f"{incoming_query(predicate.value, node.value)} LIMIT {limit}")]
+        triples.extend(ox.Triple(thing, predicate, node) for thing in things)
+        kept[predicate.value] = tuple(thing.value for thing in things)
+    return triples, {p.value: n for p, n in cut.items()}, kept
 
 
 def _own_triples(store: ox.Store, subjects: list[ox.NamedNode]) -> list[ox.Triple]:

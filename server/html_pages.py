@@ -303,9 +303,18 @@ class Page:
         for t in self.document.triples:
             if t.object == root and t.subject != root and isinstance(t.subject, ox.NamedNode):
                 groups[t.predicate.value].append(self.link(t.subject))
-        return [{"predicate": self.link(ox.NamedNode(p)), "subjects": sorted(v, key=lambda l: l["text"].lower()),
+        return [{"predicate": self.link(ox.NamedNode(p)), "subjects": self._in_order(p, v),
                  "more": self.more_incoming(p, len(v))}
                 for p, v in sorted(groups.items(), key=lambda kv: self.label(ox.NamedNode(kv[0]))[0].lower())]
+
+    def _in_order(self, predicate: str, links: list[dict]) -> list[dict]:
+        """A cut list as its "all of them" query lists it (most recent first), so that the query
+        goes on where the page stops; a whole list by name."""
+        kept = self.document.inbound_kept.get(predicate)
+        if kept:
+            position = {iri: i for i, iri in enumerate(kept)}
+            return sorted(links, key=lambda l: position.get(l["iri"], len(position)))
+        return sorted(links, key=lambda l: l["text"].lower())
 
     def more_incoming(self, predicate: str, shown: int) -> dict | None:
         """For a property whose incoming statements the document cut: how many more, and the

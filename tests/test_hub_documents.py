@@ -171,6 +171,29 @@ def test_a_cut_hub_keeps_its_most_recent_meetings(dated_hub):
     assert [b["thing"]["value"] for b in answer.get_json()["results"]["bindings"]] == newest_first
 
 
+def test_a_cut_hubs_page_lists_the_meetings_it_keeps_newest_first(dated_hub):
+    """The page goes on where its "all of them" query starts: the kept meetings in the same order
+    (most recent first), not by name."""
+    settings, _ = dated_hub
+    from server.app import create_app
+    client = create_app(settings.with_overrides(max_inbound_per_property=4)).test_client()
+    escwa = settings.base + "id/organization/escwa"
+    organizer = "https://schema.org/organizer"
+    page = client.get("/doc/organization/escwa.html", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    incoming = page[page.index('<section class="incoming"'):]
+    listed = re.search(rf'title="{re.escape(organizer)}">.*?<ul class="values">(.*?)</ul>', incoming, re.S).group(1)
+    links = re.findall(r'<li><a href="([^"]+)"[^>]*>([^<]+)</a></li>', listed)
+    queries = [parse_qs(urlsplit(html.unescape(href)).query)["query"][0] for href, _ in MORE.findall(incoming)]
+    [query] = [q for q in queries if f"<{organizer}>" in q]
+    answer = client.get("/sparql", query_string={"query": query}, headers={"Accept": "application/sparql-results+json"})
+    newest_first = [b["thing"]["value"] for b in answer.get_json()["results"]["bindings"]]
+    paths = [urlsplit(html.unescape(href)).path for href, _ in links]
+    assert len(paths) == 4
+    assert paths == ["/doc/" + iri[len(settings.base + "id/"):] for iri in newest_first[:4]]
+    names = [html.unescape(name) for _, name in links]
+    assert names != sorted(names, key=str.lower)  # else the test could not tell the two orders apart
+
+
 def _instant(lexical: str):
     from datetime import datetime
     return datetime.fromisoformat(lexical.replace("Z", "+00:00"))
