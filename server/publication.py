@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 
@@ -50,11 +51,11 @@ class Publication:
     def remote(self) -> bool:
         return isinstance(self.store, RemoteStore)
 
-    @property
+    @cached_property
     def created(self) -> datetime:
         return datetime.fromisoformat(self.release.manifest["created"].replace("Z", "+00:00"))
 
-    @property
+    @cached_property
     def last_modified(self) -> str:
         """The release date as an HTTP date (for Last-Modified)."""
         return format_datetime(self.created, usegmt=True)
