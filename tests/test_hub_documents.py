@@ -177,7 +177,6 @@ def test_a_cut_hubs_page_lists_the_meetings_it_keeps_newest_first(dated_hub):
     settings, _ = dated_hub
     from server.app import create_app
     client = create_app(settings.with_overrides(max_inbound_per_property=4)).test_client()
-    escwa = settings.base + "id/organization/escwa"
     organizer = "https://schema.org/organizer"
     page = client.get("/doc/organization/escwa.html", headers={"Accept-Language": "en"}).get_data(as_text=True)
     incoming = page[page.index('<section class="incoming"'):]
