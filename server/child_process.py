@@ -36,20 +36,22 @@ def run_in_child(function: Callable[..., T], *args: object) -> T:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_answer, args=(sender, function, args))
-    child.start()
-    sender.close()
     try:
+        child.start()
+        sender.close()  # (inside the try: Ctrl-C may come as soon as the child exists)
         succeeded, value = receiver.recv()
     except EOFError:
         raise ChildEnded(f"{getattr(function, '__name__', function)} ended without an answer "
                          "(killed, or out of memory?)") from None
-    except BaseException:  # Ctrl-C while waiting: the child has it too and cleans up, unless it
-        child.join(INTERRUPT_GRACE_SECONDS)  # is deep in native code, which would see it only when
-        child.terminate()                    # it returns (a SHACL engine, a store's bulk load)
+    except BaseException:  # Ctrl-C: the child has it too and cleans up, unless it is deep in
+        if child.pid is not None:  # native code, which sees it only when it returns (a SHACL
+            child.join(INTERRUPT_GRACE_SECONDS)  # engine, a store's bulk load)
+            child.terminate()
         raise
     finally:
         receiver.close()
-        child.join()
+        if child.pid is not None:
+            child.join()
     if succeeded:
         return value
     raise value

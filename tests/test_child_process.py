@@ -26,9 +26,21 @@ def test_a_child_killed_outright_is_an_error_not_a_hang():
         run_in_child(lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
-def test_ctrl_c_stops_a_child_busy_where_it_cannot_see_it():
+@pytest.mark.parametrize("parent", ["waiting", "not yet waiting"])
+def test_ctrl_c_stops_a_child_busy_where_it_cannot_see_it(parent):
     """A child in native code (a SHACL engine, a bulk load) sees SIGINT only when it returns:
-    the parent stops it after a short grace instead of waiting for the whole step."""
+    the parent stops it after a short grace instead of waiting for the whole step — also when
+    Ctrl-C comes before the parent waits for the answer (here the parent is held, on purpose,
+    between starting the child and waiting: a race CI once lost, the exit then waiting 60 s for
+    the child)."""
+    hold = textwrap.dedent("""
+        from multiprocessing.connection import Connection
+        close = Connection.close
+        def slow_close(self):
+            time.sleep(3)
+            close(self)
+        Connection.close = slow_close
+    """) if parent == "not yet waiting" else ""
     script = textwrap.dedent("""
         import signal, sys, time
         from server.child_process import run_in_child
@@ -43,7 +55,7 @@ def test_ctrl_c_stops_a_child_busy_where_it_cannot_see_it():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
             sys.exit(130)
-    """)
+    """).replace("try:\n", hold + "try:\n", 1)
     process = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                                text=True, start_new_session=True)
     assert process.stdout.readline() == "child started\n"
