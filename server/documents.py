@@ -189,7 +189,8 @@ def _inbound(store: ox.Store, node: ox.NamedNode, limit: int
         ?s ?p {node} FILTER(?p NOT IN ({", ".join(str(p) for p in cut)})) }}"""))
     kept = {}
     for predicate in cut:  # the first of the query the page links to, so both agree on the order
-        things = [row["thing"] for row in _query(store, f"{incoming_query(predicate.value, node.value)} LIMIT {limit}")]
+        first = f"{incoming_query(predicate.value, node.value)} LIMIT {limit}"
+        things = [row["thing"] for row in _query(store, first)]
         triples.extend(ox.Triple(thing, predicate, node) for thing in things)
         kept[predicate.value] = tuple(thing.value for thing in things)
     return triples, {p.value: n for p, n in cut.items()}, kept
