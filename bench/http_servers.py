@@ -1,5 +1,6 @@
 """The HTTP server under the app: gunicorn's gthread worker (what `lodpub serve` runs) against
-granian (a WSGI server written in Rust), the same Flask apps under both, as ratios in one run.
+gunicorn's gevent worker and granian (a WSGI server written in Rust), the same Flask apps under
+all three, as ratios in one run.
 
     pip install -e '.[bench]'
     python -m bench.http_servers --corpus /tmp/gen-1m [--duration 3]   # a built corpus (bench/run.py)
@@ -8,17 +9,20 @@ One server at a time, each on 127.0.0.1 in its own process group and stopped aft
 two rounds (servers in the same order) so that a drift of the machine shows:
 
 - `bare-flask` (bench/bare_app.py answering fixed bytes) under gunicorn with our settings
-  (gthread, 2 workers × 8 threads, keep-alive 5) and under granian (2 workers × 8 blocking
-  threads, HTTP/1.1), neither writing an access log: what each server costs around the
-  thinnest Flask handler;
+  (gthread, 2 workers × 8 threads, keep-alive 5), under gunicorn's gevent worker (2 workers,
+  greenlets instead of threads, the same keep-alive) and under granian (2 workers × 8 blocking
+  threads, HTTP/1.1), none writing an access log: what each server costs around the thinnest
+  Flask handler;
 - `lodpub` with its result and response caches off (every request computed): `lodpub serve
-  --no-build` (gunicorn) and granian with `--factory server.app:create_app` (the settings from
-  the same LODPUB_* variables). Only requests a worker answers itself are measured: a light
-  ASK, a meeting's CONSTRUCT (both answered without an evaluator: server/light_queries.py) and
-  the meeting's HTML page; the app writes its own access log under both. Under granian nothing starts the shared evaluator pool (a heavy query
-  would start a private one per worker): this compares the HTTP servers, it is not a deployment.
+  --no-build` (gunicorn), gunicorn's gevent worker on `server.app:create_app()` and granian with
+  `--factory server.app:create_app` (the settings from the same LODPUB_* variables). Only
+  requests a worker answers itself are measured: a light ASK, a meeting's CONSTRUCT (both
+  answered without an evaluator: server/light_queries.py) and the meeting's HTML page; the app writes its own access log under all. Under gevent and granian
+  nothing starts the shared evaluator pool (a heavy query would start a private one per worker):
+  this compares the HTTP servers, it is not a deployment.
 
-Every answer is checked: status 200 and the very bytes gunicorn's server answered first. Prints
+Every answer is checked: status 200 and the very bytes gunicorn's server answered first. Each
+cell reports req/s and its p99 (a closed loop of 8: the worker model shows in the tail). Prints
 one table and writes it, with the raw figures, to ``bench/results/http-servers.md`` and ``.json``.
 """
 from __future__ import annotations
@@ -60,12 +64,32 @@ class Granian(servers.Server):
         self.wait_http("/robots.txt")
 
 
+class GeventGunicorn(servers.Server):
+    """A WSGI app under gunicorn's gevent worker: 2 workers, keep-alive 5, no access log of
+    gunicorn's (the app writes its own)."""
+
+    def __init__(self, workdir: Path, name: str, target: str, env: dict):
+        self.name = name
+        super().__init__(workdir)
+        self.target, self.env = target, env
+
+    def start(self):
+        argv = [str(servers.BIN / "gunicorn"), "--worker-class", "gevent", "--workers", str(WORKERS),
+                "--keep-alive", "5", "--timeout", "60", "--bind", f"{servers.LOOPBACK}:{self.port}", self.target]
+        self.spawn(argv, env={"PYTHONPATH": str(HERE.parent), **self.env}, cwd=HERE.parent)
+        self.wait_http("/robots.txt")
+
+
 def bare_on_gunicorn(work: Path, files: Path) -> servers.Server:
     return servers.BareFlask(work, files, workers=WORKERS, access_log=False)
 
 
 def bare_on_granian(work: Path, files: Path) -> servers.Server:
     return Granian(work, "bare-flask-granian", "bench.bare_app:app", {"BENCH_FILES": str(files)})
+
+
+def bare_on_gevent(work: Path, files: Path) -> servers.Server:
+    return GeventGunicorn(work, "bare-flask-gevent", "bench.bare_app:app", {"BENCH_FILES": str(files)})
 
 
 def ours_on_gunicorn(work: Path, corpus: Path) -> servers.Server:
@@ -75,6 +99,11 @@ def ours_on_gunicorn(work: Path, corpus: Path) -> servers.Server:
 def ours_on_granian(work: Path, corpus: Path) -> servers.Server:
     env = {**NO_CACHES, "LODPUB_ROOT": str(corpus), "LODPUB_RELEASES": str(corpus / "releases")}
     return Granian(work, "lodpub-granian", "server.app:create_app", env, factory=True)
+
+
+def ours_on_gevent(work: Path, corpus: Path) -> servers.Server:
+    env = {**NO_CACHES, "LODPUB_ROOT": str(corpus), "LODPUB_RELEASES": str(corpus / "releases")}
+    return GeventGunicorn(work, "lodpub-gevent", "server.app:create_app()", env)
 
 
 def a_meeting(base_url: str) -> str:
@@ -119,8 +148,12 @@ def measure(server: servers.Server, cells: dict[str, tuple[str, str, bytes]], ar
     for name, (path, accept, expected) in cells.items():
         request = driver.Request(name, server.base_url + path, same_bytes(expected), {"Accept": accept})
         result = driver.run([request], concurrency=args.concurrency, duration=args.duration)
-        figures[name] = {"rps": round(result.rps), "errors": result.errors, "first_problem": result.first_problem}
-        print(f"  {server.name:20} {name:14} {result.rps:8.0f} req/s  errors {result.errors}", flush=True)
+        p50, p99 = result.percentile(50), result.percentile(99)
+        figures[name] = {"rps": round(result.rps), "errors": result.errors, "first_problem": result.first_problem,
+                         "p50_ms": round(p50 * 1000, 2) if p50 is not None else None,
+                         "p99_ms": round(p99 * 1000, 2) if p99 is not None else None}
+        print(f"  {server.name:20} {name:14} {result.rps:8.0f} req/s  p99 {figures[name]['p99_ms']} ms  "
+              f"errors {result.errors}", flush=True)
     return figures
 
 
@@ -136,8 +169,9 @@ def run_all(args) -> dict:
     (files / "robots.txt").write_bytes(b"")  # what the servers are awaited on
     ours_cells = {name: (path, accept, answers[name]) for name, (path, accept) in paths.items()}
     bare_cells = {"ask bytes": ("/ask.srj", "application/sparql-results+json", answers["ask"])}
-    makers = [(bare_on_gunicorn, files, bare_cells), (bare_on_granian, files, bare_cells),
-              (ours_on_gunicorn, args.corpus, ours_cells), (ours_on_granian, args.corpus, ours_cells)]
+    makers = [(bare_on_gunicorn, files, bare_cells), (bare_on_gevent, files, bare_cells),
+              (bare_on_granian, files, bare_cells), (ours_on_gunicorn, args.corpus, ours_cells),
+              (ours_on_gevent, args.corpus, ours_cells), (ours_on_granian, args.corpus, ours_cells)]
     rounds = []
     for _ in range(args.rounds):
         results = {}
@@ -154,22 +188,37 @@ def run_all(args) -> dict:
             "rounds": rounds}
 
 
+#: (app, the gthread server's name, the others' names, in the table's order)
+APPS = (("bare Flask", "bare-flask", ("bare-flask-gevent", "bare-flask-granian")),
+        ("lodpub, caches off", "lodpub-gunicorn", ("lodpub-gevent", "lodpub-granian")))
+
+
 def render(report: dict) -> str:
-    lines = [f"### HTTP servers: gunicorn (gthread) and granian, {report['date']}", "",
+    lines = [f"### HTTP servers: gunicorn (gthread, gevent) and granian, {report['date']}", "",
              f"corpus `{report['corpus']}` · {report['machine']['nproc']} CPUs · concurrency "
              f"{report['settings']['concurrency']}, {report['settings']['duration']} s per cell · "
-             f"{report['settings']['workers']} workers × {report['settings']['threads']} threads each", "",
-             "| app | request | round | gunicorn req/s | granian req/s | granian ÷ gunicorn |", "|---|---|---:|---:|---:|---:|"]
+             f"{report['settings']['workers']} workers (× {report['settings']['threads']} threads: gthread, granian)", "",
+             "req/s (p99 ms); ✗N: wrong or failed answers", "",
+             "| app | request | round | gunicorn gthread | gunicorn gevent | granian | gevent ÷ gthread | granian ÷ gthread |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for number, results in enumerate(report["rounds"], 1):
-        for app, gunicorn, granian in (("bare Flask", "bare-flask", "bare-flask-granian"),
-                                       ("lodpub, caches off", "lodpub-gunicorn", "lodpub-granian")):
-            for cell, mine in results[gunicorn].items():
-                theirs = results[granian][cell]
-                ok = mine["errors"] == 0 and theirs["errors"] == 0 and mine["rps"] > 0
-                ratio = f"{theirs['rps'] / mine['rps']:.2f}" if ok else "— (errors)"
-                lines.append(f"| {app} | {cell} | {number} | {mine['rps']} (✗{mine['errors']}) | "
-                             f"{theirs['rps']} (✗{theirs['errors']}) | {ratio} |")
+        for app, gthread, others in APPS:
+            for cell, mine in results[gthread].items():
+                theirs = [results[other][cell] for other in others]
+                lines.append(f"| {app} | {cell} | {number} | {_figure(mine)} | "
+                             + " | ".join(_figure(t) for t in theirs) + " | "
+                             + " | ".join(_ratio(t, mine) for t in theirs) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _figure(cell: dict) -> str:
+    wrong = f" ✗{cell['errors']}" if cell["errors"] else ""
+    return f"{cell['rps']} ({cell.get('p99_ms')}){wrong}"
+
+
+def _ratio(theirs: dict, mine: dict) -> str:
+    ok = mine["errors"] == 0 and theirs["errors"] == 0 and mine["rps"] > 0
+    return f"{theirs['rps'] / mine['rps']:.2f}" if ok else "— (errors)"
 
 
 def main(argv: list[str] | None = None) -> int:
