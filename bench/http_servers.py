@@ -17,9 +17,10 @@ two rounds (servers in the same order) so that a drift of the machine shows:
   --no-build` (gunicorn), gunicorn's gevent worker on `server.app:create_app()` and granian with
   `--factory server.app:create_app` (the settings from the same LODPUB_* variables). Only
   requests a worker answers itself are measured: a light ASK, a meeting's CONSTRUCT (both
-  answered without an evaluator: server/light_queries.py) and the meeting's HTML page; the app writes its own access log under all. Under gevent and granian
-  nothing starts the shared evaluator pool (a heavy query would start a private one per worker):
-  this compares the HTTP servers, it is not a deployment.
+  answered without an evaluator: server/light_queries.py) and the meeting's HTML page; the
+  app writes its own access log under all. Under gevent and granian nothing starts the shared
+  evaluator pool (a heavy query would start a private one per worker): this compares the HTTP
+  servers, it is not a deployment.
 
 Every answer is checked: status 200 and the very bytes gunicorn's server answered first. Each
 cell reports req/s and its p99 (a closed loop of 8: the worker model shows in the tail). Prints
@@ -197,9 +198,10 @@ def render(report: dict) -> str:
     lines = [f"### HTTP servers: gunicorn (gthread, gevent) and granian, {report['date']}", "",
              f"corpus `{report['corpus']}` · {report['machine']['nproc']} CPUs · concurrency "
              f"{report['settings']['concurrency']}, {report['settings']['duration']} s per cell · "
-             f"{report['settings']['workers']} workers (× {report['settings']['threads']} threads: gthread, granian)", "",
-             "req/s (p99 ms); ✗N: wrong or failed answers", "",
-             "| app | request | round | gunicorn gthread | gunicorn gevent | granian | gevent ÷ gthread | granian ÷ gthread |",
+             f"{report['settings']['workers']} workers (× {report['settings']['threads']} threads: gthread, "
+             "granian)", "", "req/s (p99 ms); ✗N: wrong or failed answers", "",
+             "| app | request | round | gunicorn gthread | gunicorn gevent | granian | gevent ÷ gthread "
+             "| granian ÷ gthread |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for number, results in enumerate(report["rounds"], 1):
         for app, gthread, others in APPS:
