@@ -49,36 +49,42 @@ NO_CACHES = {"LODPUB_SPARQL_CACHE_BYTES": "0", "LODPUB_RESPONSE_CACHE_BYTES": "0
 SCHEMA_EVENT = "https://schema.org/Event"
 
 
-class Granian(servers.Server):
-    """A WSGI app under granian with the settings of our gunicorn: 2 workers × 8 threads."""
-
-    def __init__(self, workdir: Path, name: str, target: str, env: dict, factory: bool = False):
-        self.name = name
-        super().__init__(workdir)
-        self.target, self.env, self.factory = target, env, factory
-
-    def start(self):
-        argv = [str(servers.BIN / "granian"), "--interface", "wsgi", "--http", "1", "--no-ws",
-                "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--host", servers.LOOPBACK,
-                "--port", str(self.port), *(["--factory"] if self.factory else []), self.target]
-        self.spawn(argv, env={"PYTHONPATH": str(HERE.parent), **self.env}, cwd=HERE.parent)
-        self.wait_http("/robots.txt")
-
-
-class GeventGunicorn(servers.Server):
-    """A WSGI app under gunicorn's gevent worker: 2 workers, keep-alive 5, no access log of
-    gunicorn's (the app writes its own)."""
+class WsgiServer(servers.Server):
+    """A WSGI app (`target`) under another HTTP server than `lodpub serve`'s, on 127.0.0.1."""
 
     def __init__(self, workdir: Path, name: str, target: str, env: dict):
         self.name = name
         super().__init__(workdir)
         self.target, self.env = target, env
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
     def start(self):
-        argv = [str(servers.BIN / "gunicorn"), "--worker-class", "gevent", "--workers", str(WORKERS),
-                "--keep-alive", "5", "--timeout", "60", "--bind", f"{servers.LOOPBACK}:{self.port}", self.target]
-        self.spawn(argv, env={"PYTHONPATH": str(HERE.parent), **self.env}, cwd=HERE.parent)
+        self.spawn(self.command(), env={"PYTHONPATH": str(HERE.parent), **self.env}, cwd=HERE.parent)
         self.wait_http("/robots.txt")
+
+
+class Granian(WsgiServer):
+    """Under granian with the settings of our gunicorn: 2 workers × 8 threads."""
+
+    def __init__(self, workdir: Path, name: str, target: str, env: dict, factory: bool = False):
+        super().__init__(workdir, name, target, env)
+        self.factory = factory
+
+    def command(self) -> list[str]:
+        return [str(servers.BIN / "granian"), "--interface", "wsgi", "--http", "1", "--no-ws",
+                "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--host", servers.LOOPBACK,
+                "--port", str(self.port), *(["--factory"] if self.factory else []), self.target]
+
+
+class GeventGunicorn(WsgiServer):
+    """Under gunicorn's gevent worker: 2 workers, keep-alive 5, no access log of gunicorn's (the
+    app writes its own)."""
+
+    def command(self) -> list[str]:
+        return [str(servers.BIN / "gunicorn"), "--worker-class", "gevent", "--workers", str(WORKERS),
+                "--keep-alive", "5", "--timeout", "60", "--bind", f"{servers.LOOPBACK}:{self.port}", self.target]
 
 
 def bare_on_gunicorn(work: Path, files: Path) -> servers.Server:
