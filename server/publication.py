@@ -12,9 +12,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import format_datetime
 from functools import cached_property
-from datetime import datetime
 from pathlib import Path
 
 import pyoxigraph as ox
