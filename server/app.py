@@ -9,6 +9,7 @@ import re
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from . import request_log
 from .config import Settings, from_environment
 from .publication import Publication, Publisher
 from .release import ReleaseError
@@ -25,13 +26,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lodpub.settings"] = settings
     app.extensions["lodpub.publisher"] = Publisher(settings)
 
-    from . import catalog, health, linked_data, metrics, openapi, request_log, sparql
+    from . import catalog, health, linked_data, metrics, openapi, sparql
     for module in (linked_data, sparql, catalog, openapi, health):
         app.register_blueprint(module.blueprint)
     from . import search  # /search, and the search box of every page's header
     app.register_blueprint(search.blueprint)
-    metrics.install(app)
-    request_log.install(app, settings.access_log)
+    app.register_blueprint(metrics.blueprint)
+    app.before_request(request_log.note_route)
     from . import html_pages
     html_pages.warm_up(app, settings.base)
     _open_release(app, settings)
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     from .response_cache import ResponseCache
     app.wsgi_app = ResponseCache(app.wsgi_app, app.extensions["lodpub.publisher"], settings.response_cache_bytes)
+    app.wsgi_app = request_log.RequestLog(app.wsgi_app, settings.access_log)
     if settings.trusted_proxies:  # outside the response cache, which keys on the host and scheme it fixes
         from werkzeug.middleware.proxy_fix import ProxyFix
         n = settings.trusted_proxies
@@ -71,6 +73,7 @@ def publication() -> Publication:
     from flask import g
     if "publication" not in g:
         g.publication = current_app.extensions["lodpub.publisher"].current()
+        request.environ[request_log.RELEASE_KEY] = g.publication.version  # for the access log
     return g.publication
 
 
@@ -87,18 +90,24 @@ def content_security_policy(html: bytes) -> str:
     return _CSP.format(hashes=hashes)
 
 
+_SHARED_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "ETag, Last-Modified, Link, Content-Location, Content-Language, Vary"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+)
+
+
 def _shared_headers(response):
+    """The headers every response carries, unless the view set its own."""
+    present = {name.lower() for name in response.headers.keys()}
     # Pages cached compressed set their own CSP (computed once, from the uncompressed HTML).
     if response.mimetype == "text/html" and not response.direct_passthrough \
-            and "Content-Encoding" not in response.headers:
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(response.get_data()))
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    response.headers.setdefault("Access-Control-Allow-Origin", "*")
-    response.headers.setdefault("Access-Control-Expose-Headers",
-                                "ETag, Last-Modified, Link, Content-Location, Content-Language, Vary")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+            and "content-encoding" not in present and "content-security-policy" not in present:
+        response.headers["Content-Security-Policy"] = content_security_policy(response.get_data())
+    if request.is_secure and "strict-transport-security" not in present:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    response.headers.extend([(name, value) for name, value in _SHARED_HEADERS if name.lower() not in present])
     return response
 
 

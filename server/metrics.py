@@ -6,16 +6,17 @@ multiprocess mode adds them up. server/serving.py points ``PROMETHEUS_MULTIPROC_
 folder before the workers fork (prometheus_client reads it when first imported) and marks dead
 workers. Without it (the app run in one process) the metrics are the process's own.
 
-Labels are bounded: the route is the URL rule that matched (``/doc/<path:rest>``), never the
-path a client made up; requests no rule matched count as ``unmatched``.
+Every request is counted once, by the middleware of server/request_log.py, whether the app or
+the response cache in front of it answered. Labels are bounded: the route is the URL rule that
+matched (``/doc/<path:rest>``), never the path a client made up; requests no rule matched count
+as ``unmatched``.
 """
 from __future__ import annotations
 
 import os
 import threading
-import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
 )
@@ -23,8 +24,6 @@ from prometheus_client import (
 blueprint = Blueprint("metrics", __name__)
 
 UNMATCHED = "unmatched"
-#: the WSGI environ key where the URL rule a request matched is left (for server/response_cache.py)
-ROUTE_KEY = "lodpub.route"
 _METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 
 REQUESTS = Counter("lodpub_http_requests_total", "HTTP requests answered, by URL rule, method and status.",
@@ -57,34 +56,13 @@ def store_error() -> None:
     STORE_ERRORS.inc()
 
 
-def install(app: Flask) -> None:
-    """Count every request of `app` and serve /metrics."""
-    app.before_request(_start)
-    app.after_request(_count)
-    app.register_blueprint(blueprint)
-
-
 def route() -> str:
     """The URL rule this request matched, or "unmatched"."""
     return request.url_rule.rule if request.url_rule is not None else UNMATCHED
 
 
-def _start() -> None:
-    g.metrics_started = time.perf_counter()
-
-
-def _count(response: Response) -> Response:
-    rule = request.environ[ROUTE_KEY] = route()
-    started = g.get("metrics_started")
-    publication = g.get("publication")
-    count(rule, request.method, response.status_code,
-          time.perf_counter() - started if started is not None else None,
-          publication.version if publication is not None else None)
-    return response
-
-
 def count(rule: str, method: str, status: int, seconds: float | None, version: str | None) -> None:
-    """Count one request answered (by the app, or by the response cache in front of it)."""
+    """Count one request answered."""
     REQUESTS.labels(rule, method if method in _METHODS else "other", str(status)).inc()
     if seconds is not None:
         DURATION.labels(rule).observe(seconds)

@@ -1,9 +1,14 @@
-"""One JSON line per request on the ``lodpub.access`` logger (stderr), and a request id.
+"""What every request leaves behind: its id echoed, its metrics counted, its access-log line.
+
+One WSGI middleware (`RequestLog`, just inside any ProxyFix) does it for every answer, whether
+Flask made it or the response cache in front of Flask replayed it. What only the app knows comes
+in the WSGI environ: the URL rule matched (`ROUTE_KEY`), the release that answered
+(`RELEASE_KEY`) and whether the answer was replayed (`CACHED_KEY`).
 
 The id is the client's (or the proxy's) ``X-Request-Id`` when it is a sane token, else a new
 one; it is echoed in the response's ``X-Request-Id`` so that a user's report, the proxy's log
-and this log can be matched. The log line can be switched off (``LODPUB_ACCESS_LOG=0``); the
-id is always echoed.
+and this log can be matched. The log line (one JSON object on the ``lodpub.access`` logger,
+stderr) can be switched off (``LODPUB_ACCESS_LOG=0``); the id is always echoed.
 """
 from __future__ import annotations
 
@@ -14,35 +19,59 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
-from flask import Flask, Response, g, request
+from flask import request
 from werkzeug.wsgi import get_path_info
 
-from .metrics import route
+from . import metrics
 
 log = logging.getLogger("lodpub.access")
 
 HEADER = "X-Request-Id"
+ROUTE_KEY = "lodpub.route"
+RELEASE_KEY = "lodpub.release"
+CACHED_KEY = "lodpub.cached"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def install(app: Flask, enabled: bool) -> None:
-    app.before_request(_start)
-    app.after_request(_finish_logged if enabled else _finish)
-    if enabled:
-        _configure_logger()
+class RequestLog:
+    """WSGI middleware: the request id, the metrics and the access-log line of every request."""
+
+    def __init__(self, app: Callable, log_lines: bool):
+        self.app, self.log_lines = app, log_lines
+        if log_lines:
+            _configure_logger()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        answered: list = []
+
+        def start_with_id(status: str, headers: list, exc_info=None):
+            answered[:] = (status, headers)
+            return start_response(status, [*headers, (HEADER, request_id)], exc_info)
+
+        body = self.app(environ, start_with_id)
+        if answered:  # the app answers before it returns (Flask and the response cache do)
+            self._record(environ, *answered, time.perf_counter() - started, request_id)
+        return body
+
+    def _record(self, environ: dict, status: str, headers: list, seconds: float, request_id: str) -> None:
+        route, release, code = environ.get(ROUTE_KEY, metrics.UNMATCHED), environ.get(RELEASE_KEY), int(status[:3])
+        metrics.count(route, environ.get("REQUEST_METHOD", ""), code, seconds, release)
+        if self.log_lines:
+            length = next((value for name, value in headers if name.lower() == "content-length"), None)
+            write(environ, route=route, status=code, seconds=seconds,
+                  nbytes=int(length) if length is not None else None, release=release, request_id=request_id,
+                  **({"cached": True} if environ.get(CACHED_KEY) else {}))
 
 
-def enabled() -> bool:
-    return any(getattr(h, "lodpub_access", False) for h in log.handlers)
-
-
-def request_id() -> str:
-    """This request's id (the client's X-Request-Id if sane, else generated)."""
-    if "request_id" not in g:
-        g.request_id = request_id_from(request.headers.get(HEADER, ""))
-    return g.request_id
+def note_route() -> None:
+    """The URL rule this request matched, left for the middleware (a before_request hook)."""
+    request.environ[ROUTE_KEY] = metrics.route()
 
 
 def request_id_from(given: str) -> str:
@@ -51,8 +80,7 @@ def request_id_from(given: str) -> str:
 
 def write(environ: dict, *, route: str, status: int, seconds: float | None, nbytes: int | None,
           release: str | None, request_id: str, **extra) -> None:
-    """The log line of one request, answered by the app or by the response cache in front of it
-    (`extra`: e.g. cached=True)."""
+    """The log line of one request (`extra`: e.g. cached=True)."""
     line = {
         "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": environ.get("REQUEST_METHOD"),
@@ -68,7 +96,7 @@ def write(environ: dict, *, route: str, status: int, seconds: float | None, nbyt
         **extra,
         "pid": os.getpid(),  # the gunicorn worker that answered
     }
-    log.info(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+    log.info(_LINE.encode(line))
 
 
 def _configure_logger() -> None:
@@ -81,24 +109,3 @@ def _configure_logger() -> None:
         log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-
-
-def _start() -> None:
-    g.log_started = time.perf_counter()
-    request_id()
-
-
-def _finish(response: Response) -> Response:
-    response.headers[HEADER] = request_id()
-    return response
-
-
-def _finish_logged(response: Response) -> Response:
-    _finish(response)
-    started = g.get("log_started")
-    publication = g.get("publication")
-    write(request.environ, route=route(), status=response.status_code,
-          seconds=time.perf_counter() - started if started is not None else None,
-          nbytes=response.content_length, release=publication.version if publication is not None else None,
-          request_id=request_id())
-    return response

@@ -5,8 +5,8 @@ asks the same thing within one release (their ETags say so). A view marks such a
 `keep()`; this WSGI middleware then keeps its status, headers and body, keyed by everything the
 answer depends on (method, scheme, host, path and query string, and the Accept,
 Accept-Language and Accept-Encoding headers), and answers the next identical request itself.
-Only what belongs to each request is added again: the request id, the access-log line and the
-metrics. Flask's routing, negotiation and hooks are skipped, and they are most of the cost of a
+What belongs to each request (the request id, the access-log line and the metrics) is added by
+server/request_log.py around both. Flask's routing, negotiation and hooks are skipped, and they are most of the cost of a
 small answer.
 
 Conditional and range requests, and requests with credentials or cookies, always go to the app.
@@ -16,14 +16,14 @@ key is asked (server/lru.py): a crawl of every page once neither fills it nor ev
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 
 from flask import request
 
-from . import metrics, request_log
+from . import metrics
 from .lru import LRU
 from .publication import Publisher
+from .request_log import CACHED_KEY, RELEASE_KEY, ROUTE_KEY
 
 KEEP = "lodpub.keep"
 _CACHEABLE_STATUS = ("200 ", "303 ")
@@ -40,11 +40,10 @@ def keep() -> None:
 
 
 class _Kept:
-    __slots__ = ("status", "headers", "body", "route", "length")
+    __slots__ = ("status", "headers", "body", "route")
 
     def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes, route: str):
         self.status, self.headers, self.body, self.route = status, headers, body, route
-        self.length = next((int(v) for n, v in headers if n.lower() == "content-length"), len(body))
 
 
 class ResponseCache:
@@ -58,7 +57,6 @@ class ResponseCache:
         method = environ.get("REQUEST_METHOD")
         if self.max_bytes <= 0 or method not in ("GET", "HEAD") or any(h in environ for h in _BYPASS):
             return self.app(environ, start_response)
-        started = time.perf_counter()
         try:
             publication = self.publisher.current()
         except Exception:  # no release, store down: the app answers that
@@ -68,7 +66,7 @@ class ResponseCache:
         key = (method, *(environ.get(name) for name in _KEYED))
         kept = cache.get(key, lambda: None)
         if kept is not None:
-            return self._replay(kept, environ, start_response, started, publication.version)
+            return self._replay(kept, environ, start_response, publication.version)
         return self._answer_and_keep(environ, start_response, cache, key)
 
     def _answer_and_keep(self, environ, start_response, cache: LRU, key: tuple):
@@ -88,22 +86,15 @@ class ResponseCache:
         finally:
             if hasattr(body, "close"):
                 body.close()
-        own = [(name, value) for name, value in headers if name.lower() != "x-request-id"]
-        cache.put(key, _Kept(status, own, content, environ.get(metrics.ROUTE_KEY, metrics.UNMATCHED)))
+        cache.put(key, _Kept(status, headers, content, environ.get(ROUTE_KEY, metrics.UNMATCHED)))
         start_response(status, headers)
         return [content]
 
     @staticmethod
-    def _replay(kept: _Kept, environ: dict, start_response: Callable, started: float, version: str):
-        request_id = request_log.request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
-        start_response(kept.status, [*kept.headers, (request_log.HEADER, request_id)])
-        method, status = environ["REQUEST_METHOD"], int(kept.status[:3])
-        seconds = time.perf_counter() - started
-        metrics.count(kept.route, method, status, seconds, version)
-        if request_log.enabled():
-            request_log.write(environ, route=kept.route, status=status, seconds=seconds, nbytes=kept.length,
-                              release=version, request_id=request_id, cached=True)
-        return [kept.body] if method == "GET" else []
+    def _replay(kept: _Kept, environ: dict, start_response: Callable, version: str):
+        environ.update({ROUTE_KEY: kept.route, RELEASE_KEY: version, CACHED_KEY: True})
+        start_response(kept.status, kept.headers)
+        return [kept.body] if environ["REQUEST_METHOD"] == "GET" else []
 
 
 def _no_write(data: bytes) -> None:

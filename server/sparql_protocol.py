@@ -289,8 +289,15 @@ def choose_type(request: Request, format_param: str | None, available: tuple[str
             if chosen in available:
                 return chosen
         raise NotAcceptable(available, format_param)
-    accept = request.accept_mimetypes
-    if not accept or not request.headers.get("Accept", "").strip():
+    return _best_accepted(request.headers.get("Accept", ""), available, graph, html)
+
+
+@lru_cache(maxsize=256)  # per Accept header: clients send a handful of different ones
+def _best_accepted(accept_header: str, available: tuple[str, ...], graph: bool, html: bool) -> str:
+    from werkzeug.datastructures import MIMEAccept
+    from werkzeug.http import parse_accept_header
+    accept = parse_accept_header(accept_header, MIMEAccept)
+    if not accept or not accept_header.strip():
         return available[0]
     best, best_q = None, 0.0
     candidates = list(available) + ([HTML] if html else [])
@@ -302,7 +309,7 @@ def choose_type(request: Request, format_param: str | None, available: tuple[str
         if q > best_q:
             best, best_q = candidate, q
     if best is None:
-        raise NotAcceptable(available, request.headers.get("Accept", ""))
+        raise NotAcceptable(available, accept_header)
     return best
 
 
