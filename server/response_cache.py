@@ -5,9 +5,9 @@ asks the same thing within one release (their ETags say so). A view marks such a
 `keep()`; this WSGI middleware then keeps its status, headers and body, keyed by everything the
 answer depends on (method, scheme, host, path and query string, and the Accept,
 Accept-Language and Accept-Encoding headers), and answers the next identical request itself.
-What belongs to each request (the request id, the access-log line and the metrics) is added by
-server/request_log.py around both. Flask's routing, negotiation and hooks are skipped, and they are most of the cost of a
-small answer.
+What belongs to each request (the request id, the access-log line and the metrics) is added
+around both by server/request_log.py. Flask's routing, negotiation and hooks are skipped, and
+they are most of the cost of a small answer.
 
 Conditional and range requests, and requests with credentials or cookies, always go to the app.
 The cache of a release is memoised on its publication, so a new release starts empty. Its size
