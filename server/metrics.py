@@ -61,11 +61,10 @@ def route() -> str:
     return request.url_rule.rule if request.url_rule is not None else UNMATCHED
 
 
-def count(rule: str, method: str, status: int, seconds: float | None, version: str | None) -> None:
+def count(rule: str, method: str, status: int, seconds: float, version: str | None) -> None:
     """Count one request answered."""
     REQUESTS.labels(rule, method if method in _METHODS else "other", str(status)).inc()
-    if seconds is not None:
-        DURATION.labels(rule).observe(seconds)
+    DURATION.labels(rule).observe(seconds)
     if version is not None:
         _report_release(version)
 

@@ -78,7 +78,7 @@ def request_id_from(given: str) -> str:
     return given if _SANE_ID.match(given) else uuid.uuid4().hex
 
 
-def write(environ: dict, *, route: str, status: int, seconds: float | None, nbytes: int | None,
+def write(environ: dict, *, route: str, status: int, seconds: float, nbytes: int | None,
           release: str | None, request_id: str, **extra) -> None:
     """The log line of one request (`extra`: e.g. cached=True)."""
     line = {
@@ -87,7 +87,7 @@ def write(environ: dict, *, route: str, status: int, seconds: float | None, nbyt
         "path": "/" + get_path_info(environ).lstrip("/"),
         "route": route,
         "status": status,
-        "duration_ms": round(seconds * 1000, 3) if seconds is not None else None,
+        "duration_ms": round(seconds * 1000, 3),
         "bytes": nbytes,
         "client": environ.get("REMOTE_ADDR"),
         "release": release,
