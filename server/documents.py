@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import pyoxigraph as ox
 
+from .lru import LRU
 from .namespaces import STANDARD, prefixes
 
 SCHEMA = STANDARD["schema"]
@@ -140,7 +141,10 @@ def exists(store: ox.Store, iri: str) -> bool:
         list(store.query(f"SELECT ?p {{ GRAPH {node} {{ ?s ?p ?o }} }} LIMIT 1")))
 
 
-def describe(store: ox.Store, iri: str, base: str, inbound_limit: int = 0) -> Document:
+def describe(store: ox.Store, iri: str, base: str, inbound_limit: int = 0, known_labels: LRU | None = None
+             ) -> Document:
+    """The document of `iri` (see the module's docstring); `known_labels`, if given, keeps the
+    label statements of the things it mentions from one document to the next (`_label_statements`)."""
     node = ox.NamedNode(iri)
     parts = [ox.NamedNode(base + p) if not p.startswith("http") else ox.NamedNode(p) for p in PART_PROPERTIES]
     described = [node]
@@ -164,13 +168,37 @@ def describe(store: ox.Store, iri: str, base: str, inbound_limit: int = 0) -> Do
     mentioned = {t.object for t in triples if isinstance(t.object, ox.NamedNode)}
     mentioned |= {t.subject for t in triples if isinstance(t.subject, ox.NamedNode)}
     mentioned -= set(described)
-    if mentioned:
-        for triple in _query(store, f"""
-                CONSTRUCT {{ ?s ?p ?label }} WHERE {{
-                  VALUES ?s {{ {_values(sorted(mentioned, key=str))} }} ?s ?p ?label
-                  FILTER({_one_of("?p", (ox.NamedNode(p) for p in LABEL_PROPERTIES))}) }}"""):
-            triples[triple] = None
+    for triple in _label_statements(store, mentioned, known_labels):
+        triples[triple] = None
     return Document(iri, tuple(sorted(triples, key=_sort_key)), inbound_totals, inbound_kept)
+
+
+def _label_statements(store: ox.Store, iris: set, known: LRU | None) -> list[ox.Triple]:
+    """The label statements of `iris`: those `known` holds (IRI → its statements, an empty
+    tuple for none), the others in one query, then kept there. The things documents mention
+    (commissions, topics, types, places) recur from one document to the next: a crawl of every
+    meeting would otherwise look up the same labels for every page."""
+    statements: list[ox.Triple] = []
+    missing = []
+    for node in iris:
+        kept = known.get(node, lambda: None) if known is not None else None
+        if kept is None:
+            missing.append(node)
+        else:
+            statements.extend(kept)
+    if not missing:
+        return statements
+    found: dict = {node: [] for node in missing}
+    for triple in _query(store, f"""
+            CONSTRUCT {{ ?s ?p ?label }} WHERE {{
+              VALUES ?s {{ {_values(sorted(missing, key=str))} }} ?s ?p ?label
+              FILTER({_one_of("?p", (ox.NamedNode(p) for p in LABEL_PROPERTIES))}) }}"""):
+        found.setdefault(triple.subject, []).append(triple)
+    for node, own in found.items():
+        statements.extend(own)
+        if known is not None:
+            known.put(node, tuple(own))
+    return statements
 
 
 def _inbound(store: ox.Store, node: ox.NamedNode, limit: int

@@ -116,6 +116,7 @@ class Page:
         self.prefixes = prefixes(self.base)
         self.target, self.document, self.lang, self.explicit = target, document, lang, explicit
         self.labels = labels_of(_iris(document))
+        self._label_of: dict = {}
         self.by_subject: dict = defaultdict(lambda: defaultdict(list))
         for t in document.triples:
             self.by_subject[t.subject][t.predicate.value].append(t.object)
@@ -139,6 +140,12 @@ class Page:
 
     def label(self, term) -> tuple[str, str | None]:
         """(text, its language or None) of a thing or a property, in the page's language."""
+        found = self._label_of.get(term)
+        if found is None:  # asked ~10 times per thing on a page (rows, links, sort keys)
+            found = self._label_of[term] = self._find_label(term)
+        return found
+
+    def _find_label(self, term) -> tuple[str, str | None]:
         iri = term.value
         found = i18n.pick(self.texts(term, TITLE_PROPERTIES), self.lang) if isinstance(term, ox.NamedNode) else None
         found = found or i18n.pick(self.labels.get(iri, {}), self.lang)

@@ -30,6 +30,9 @@ blueprint = Blueprint("linked_data", __name__)
 #: per worker; a meeting's document holds ~300) and representations (bytes).
 MAX_DOCUMENT_TRIPLES = 100_000
 MAX_KNOWN_IRIS = 200_000
+#: label statements of the things documents mention (commissions, topics, types), kept per
+#: worker and release: ~7 MiB at most, at the ~375 bytes of a triple
+MAX_LABEL_STATEMENTS = 20_000
 MAX_REPRESENTATION_BYTES = 64 * 1024 * 1024
 CACHE_CONTROL = "public, max-age=300, s-maxage=3600, stale-while-revalidate=86400, stale-if-error=86400"
 THING_PATH = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*/[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -161,19 +164,23 @@ def load_document(target: Target) -> documents.Document:
             return documents.graph_document(pub.store, target.iri)
         if target.kind == "shapes":
             return documents.file_document(pub.release.file("shapes.ttl"), target.iri, base)
-        return documents.describe(pub.store, target.iri, base, settings().max_inbound_per_property)
+        return documents.describe(pub.store, target.iri, base, settings().max_inbound_per_property,
+                                  _cache("labels"))
     return _cache("documents").get(target.iri, compute)
 
 
 def _cache(name: str) -> LRU:
     """This release's bounded cache `name` (documents: by triples; representations: by bytes;
-    both keep what is asked for a second time, so that a crawl passes through them)."""
+    both keep what is asked for a second time, so that a crawl passes through them; labels: the
+    label statements of mentioned things, by statements, kept at once since they recur)."""
     pub = publication()
     if name == "documents":
         return pub.memo(("lru", name), lambda: LRU(MAX_DOCUMENT_TRIPLES, lambda document: len(document.triples),
                                                    second_request=True))
     if name == "exists":
         return pub.memo(("lru", name), lambda: LRU(MAX_KNOWN_IRIS))
+    if name == "labels":
+        return pub.memo(("lru", "mentioned-labels"), lambda: LRU(MAX_LABEL_STATEMENTS, lambda kept: len(kept) + 1))
     return pub.memo(("lru", name), lambda: LRU(
         MAX_REPRESENTATION_BYTES, lambda rep: len(rep.body) + len(rep.gzipped or b"") + 200, second_request=True))
 

@@ -70,3 +70,30 @@ def test_the_documents_kept_per_worker_are_bounded_by_their_triples(built, setti
     kept = _kept_documents(client)
     assert escwa not in kept and ece in kept  # the older one made room
     assert sum(kept.values()) <= escwa_triples + 5
+
+
+def test_the_labels_of_mentioned_things_kept_per_release_give_the_same_documents(built, settings):
+    """Documents take the labels of what they mention (commissions, topics, types) from a cache
+    shared by the documents of a release: every document is the same with it, cold or warm, and
+    with a cache too small to hold them all; what it keeps for a thing is every label statement
+    of that thing."""
+    import pyoxigraph as ox
+
+    from server import documents
+
+    store = ox.Store.read_only(str(built.path / "store"))
+    base, limit = settings.base, settings.max_inbound_per_property
+    things = documents.things(store, base)
+    assert len(things) > 20
+    expected = {iri: documents.describe(store, iri, base, limit) for iri in things}
+    shared, tiny = LRU(20_000, lambda kept: len(kept) + 1), LRU(5, lambda kept: len(kept) + 1)
+    for _ in range(2):  # the second pass finds every label in the cache
+        for iri in things:
+            assert documents.describe(store, iri, base, limit, shared) == expected[iri], iri
+            assert documents.describe(store, iri, base, limit, tiny) == expected[iri], iri
+
+    escwa = ox.NamedNode(base + "id/organization/escwa")
+    kept = shared.get(escwa, lambda: None)
+    names = {t for t in store.quads_for_pattern(escwa, None, None) if t.predicate.value in documents.LABEL_PROPERTIES}
+    assert kept is not None and len(names) >= 6
+    assert {(t.subject, t.predicate, t.object) for t in kept} == {(q.subject, q.predicate, q.object) for q in names}
