@@ -14,6 +14,7 @@ from .config import Settings, from_environment
 from .publication import Publication, Publisher
 from .release import ReleaseError
 from .stores import StoreUnavailable
+from .templating import ViewModelEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or from_environment()
     app = Flask(__name__)
+    app.jinja_environment = ViewModelEnvironment
     app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_AS_ASCII=False)
     app.json.ensure_ascii = False
     app.extensions["lodpub.settings"] = settings
