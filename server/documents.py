@@ -61,6 +61,9 @@ class Document:
     inbound_totals: dict[str, int] = field(default_factory=dict)
     #: for those properties, the things kept, in the order of `incoming_query` (most recent first)
     inbound_kept: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: whether it holds every label statement of every IRI it has as subject or object (`describe`:
+    #: their own statements, or their labels), so that a page needs the store only for its properties'
+    labelled: bool = False
 
     @property
     def subjects(self) -> list:
@@ -170,7 +173,7 @@ def describe(store: ox.Store, iri: str, base: str, inbound_limit: int = 0, known
     mentioned -= set(described)
     for triple in _label_statements(store, mentioned, known_labels):
         triples[triple] = None
-    return Document(iri, tuple(sorted(triples, key=_sort_key)), inbound_totals, inbound_kept)
+    return Document(iri, tuple(sorted(triples, key=_sort_key)), inbound_totals, inbound_kept, labelled=True)
 
 
 def _label_statements(store: ox.Store, iris: set, known: LRU | None) -> list[ox.Triple]:

@@ -70,6 +70,10 @@ def _iris(document: documents.Document) -> set[str]:
             if isinstance(term, ox.NamedNode)}
 
 
+def _predicates(document: documents.Document) -> set[str]:
+    return {t.predicate.value for t in document.triples}
+
+
 def definition_table() -> dict[str, dict[str, str]]:
     pub = publication()
     return pub.memo(("definitions",), lambda: documents.definitions(pub.store))
@@ -115,7 +119,8 @@ class Page:
         self.base = pub.settings.base
         self.prefixes = prefixes(self.base)
         self.target, self.document, self.lang, self.explicit = target, document, lang, explicit
-        self.labels = labels_of(_iris(document))
+        # labels found in the store, for what `texts` does not find in the document itself
+        self.labels = labels_of(_predicates(document) if document.labelled else _iris(document))
         self._label_of: dict = {}
         self.by_subject: dict = defaultdict(lambda: defaultdict(list))
         for t in document.triples:

@@ -97,3 +97,27 @@ def test_the_labels_of_mentioned_things_kept_per_release_give_the_same_documents
     names = {t for t in store.quads_for_pattern(escwa, None, None) if t.predicate.value in documents.LABEL_PROPERTIES}
     assert kept is not None and len(names) >= 6
     assert {(t.subject, t.predicate, t.object) for t in kept} == {(q.subject, q.predicate, q.object) for q in names}
+
+
+def test_a_page_takes_its_things_labels_from_its_document(built, settings):
+    """A document made by `describe` holds every label statement of the things in it, so its page
+    asks the store only for its properties' labels: every page of the real data, in every
+    language, is the same as when every label is asked of the store."""
+    import dataclasses
+
+    from server import documents, html_pages, linked_data
+    from server.app import create_app
+
+    app = create_app(settings)
+    with app.test_request_context("/"):
+        pub = linked_data.publication()
+        things = documents.things(pub.store, settings.base)
+        for iri in things:
+            rest = iri[len(settings.base) + 3:]
+            target = linked_data.Target(iri, "/doc/" + rest, settings.base + "doc/" + rest, "thing")
+            document = linked_data.load_document(target)
+            assert document.labelled
+            unlabelled = dataclasses.replace(document, labelled=False)
+            for lang in ("ar", "zh", "en", "fr", "ru", "es"):
+                page = html_pages.render(target, document, lang, True)
+                assert page == html_pages.render(target, unlabelled, lang, True), (iri, lang)
