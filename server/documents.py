@@ -62,7 +62,8 @@ class Document:
     #: for those properties, the things kept, in the order of `incoming_query` (most recent first)
     inbound_kept: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: whether it holds every label statement of every IRI it has as subject or object (`describe`:
-    #: their own statements, or their labels), so that a page needs the store only for its properties'
+    #: their own statements, or their labels), so that its page asks the store only for the labels
+    #: of its properties
     labelled: bool = False
 
     @property

@@ -5,7 +5,7 @@ that raises ``AttributeError``; on a dict every such read raises and catches an 
 meeting's page reads ~1,800 of them: 13 % of the instructions of a cold page (callgrind, 100k
 triples). Here a dict is read by key first for every name that is not an attribute of dicts, for
 which Jinja's own order would have ended at the key anyway: the same value, without the
-exception. Names that are (``items``, ``get``, ``values`` …) keep Jinja's order.
+exception. Names of dict attributes (``items``, ``get``, ``values`` …) keep Jinja's order.
 """
 from __future__ import annotations
 
