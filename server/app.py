@@ -5,9 +5,11 @@ import base64
 import hashlib
 import logging
 import re
+from functools import lru_cache
 
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.utils import get_current_url
 
 from . import request_log
 from .config import Settings, from_environment
@@ -77,6 +79,16 @@ def publication() -> Publication:
         g.publication = current_app.extensions["lodpub.publisher"].current()
         request.environ[request_log.RELEASE_KEY] = g.publication.version  # for the access log
     return g.publication
+
+
+def host_url() -> str:
+    """`request.host_url`, kept per scheme and host: werkzeug rebuilds it (as an IRI) every time."""
+    return _host_url(request.scheme, request.host)
+
+
+@lru_cache(maxsize=64)  # the Host header is the client's to choose: bounded
+def _host_url(scheme: str, host: str) -> str:
+    return get_current_url(scheme, host)
 
 
 _JSON_LD_BLOCK = re.compile(rb'<script type="application/ld\+json">(.*?)</script>', re.S)

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from . import search_service
 from . import evaluators, light_queries, metrics, query_limits, response_cache
 from .lru import LRU
-from .app import error_response, publication, settings
+from .app import error_response, host_url, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
 from .namespaces import prefixes as dataset_prefixes
@@ -149,7 +149,7 @@ def _answer(operation):
     media_type = choose_type(request, operation.format, available, graph=text.gives_graph,
                              html=request.method in ("GET", "HEAD"))
     pub = publication()
-    link = request.host_url + "sparql#result-row-limit"
+    link = host_url() + "sparql#result-row-limit"
     profile = ""
     if media_type == JSONLD:  # as every JSON-LD of the site: compacted unless expanded is asked for
         profile = "expanded" if jsonld_profile(request.accept_mimetypes, request.args.get("profile")) == "expanded" \
@@ -281,7 +281,7 @@ def _no_query(format_param):
     if media_type == HTML:
         return _page(query=None)
     pub = publication()
-    host = request.host_url
+    host = host_url()
     # bounded: the Host header is the client's to choose
     cache = pub.memo("sparql-service-descriptions", lambda: query_limits.ResultCache(max_bytes=8 << 20))
     cached = cache.get(f"{host}\x1e{media_type}")
@@ -405,8 +405,8 @@ def _page(query: str | None, results: dict | None = None, error: dict | None = N
         if "boolean" in results:
             table = {"boolean": results["boolean"]}
         else:
-            variables = results["head"]["vars"]
-            rows = [[_cell(b[v], s.base, request.host_url) if v in b else None for v in variables]
+            variables, host = results["head"]["vars"], host_url()
+            rows = [[_cell(b[v], s.base, host) if v in b else None for v in variables]
                     for b in results["results"]["bindings"]]
             table = {"vars": variables, "rows": rows}
     body = render_template(
