@@ -11,9 +11,11 @@ Result cache: answers are kept per release, per worker, in an LRU bounded by byt
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import from_environment
+from .orphans import folder_name_prefix, remove_orphans
 
 #: result cache size per worker process, bytes; 0 = no cache
 CACHE_BYTES = from_environment().sparql_cache_bytes
@@ -99,6 +102,11 @@ class TooManyQueries(Exception):
 
 _limiters: dict = {}
 
+#: the lock files' folder of this server: made by the first process that needs it (`lodpub
+#: serve`'s master, before it forks its workers, which inherit it)
+_clients_folder: list[Path] = []
+_clients_folder_lock = threading.Lock()
+
 
 def client_limiter(releases: Path, address: str, limit: int) -> ClientLimiter:
     """One limiter per server: the workers of one server (same releases folder, same listening
@@ -106,9 +114,31 @@ def client_limiter(releases: Path, address: str, limit: int) -> ClientLimiter:
     key = (releases, address, limit)
     if key not in _limiters:
         name = hashlib.sha256(f"{releases.resolve()}\x1f{address}\x1f{limit}".encode()).hexdigest()[:12]
-        folder = Path(tempfile.gettempdir()) / f"lodpub-sparql-clients-{os.getuid()}-{name}"
-        _limiters[key] = ClientLimiter(folder, limit)
+        _limiters[key] = ClientLimiter(clients_folder() / name, limit)
     return _limiters[key]
+
+
+def clients_folder() -> Path:
+    """The folder of this server's lock files, named after the process that made it, removed
+    when that process exits (and by the next server if it was killed): servers and tests
+    started one after another leave nothing behind."""
+    with _clients_folder_lock:
+        if not _clients_folder:
+            _clients_folder.append(_new_clients_folder())
+    return _clients_folder[0]
+
+
+def _new_clients_folder() -> Path:
+    prefix = f"lodpub-sparql-clients-{os.getuid()}-"
+    remove_orphans(Path(tempfile.gettempdir()), prefix)
+    folder = tempfile.mkdtemp(prefix=folder_name_prefix(prefix))
+    atexit.register(_remove_folder, folder, os.getpid())
+    return Path(folder)
+
+
+def _remove_folder(folder: str, owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked worker, which runs the exit handlers it inherited
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker as BaseWorker
 
+from . import query_limits
 from .config import Settings
 from .evaluators import EvaluatorFailed, Pool
 from .orphans import folder_name_prefix, remove_orphans
@@ -182,6 +183,7 @@ def _remove_metrics_dir(server) -> None:
 
 def serve(settings: Settings) -> int:
     _fresh_metrics_dir()
+    query_limits.clients_folder()  # made here, shared by the workers, removed when the master exits
     cap_malloc_arenas(settings.malloc_arenas)
     evaluators = _start_evaluators(settings)
     print(f"serving on http://{settings.host}:{settings.port}/ ({settings.workers} workers, "

@@ -280,3 +280,53 @@ def test_client_slots_are_counted_across_processes_and_threads(tmp_path):
             stack.enter_context(limiter.slot("203.0.113.7"))
         with pytest.raises(TooManyQueries):
             stack.enter_context(limiter.slot("203.0.113.7"))
+
+
+def test_a_server_leaves_no_lock_files_behind(built, settings):
+    """The per-client lock files live in a folder of the server's own, named after its master:
+    removed when the server stops, and by the next server when one was killed outright."""
+    import shutil
+    import signal
+    import tempfile
+    tmp = Path(tempfile.mkdtemp(prefix="lp-", dir="/tmp"))  # short: evaluator sockets are made there too
+    counted = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"  # an evaluator's query: it takes a slot
+
+    def folders() -> list[str]:
+        return sorted(p.name for p in tmp.glob("lodpub-sparql-clients-*"))
+
+    def start() -> SparqlServer:
+        server = SparqlServer(settings, env={"TMPDIR": str(tmp)})
+        assert requests.get(server.url + "/sparql", params={"query": counted}, timeout=30).status_code == 200
+        [folder] = folders()
+        assert folder.startswith(f"lodpub-sparql-clients-{os.getuid()}-{server.process.pid}-")
+        assert list((tmp / folder).glob("*/*")), "the lock files are in it"
+        return server
+
+    try:
+        start().stop()
+        assert folders() == []
+        killed = start()
+        killed.process.kill()
+        killed.process.wait(10)
+        assert len(folders()) == 1
+        last = start()  # removes the killed server's folder as it starts
+        last.stop()
+        assert folders() == []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_process_without_a_server_removes_its_lock_files_at_exit(tmp_path):
+    script = ("from pathlib import Path; from server.query_limits import client_limiter\n"
+              "limiter = client_limiter(Path('.'), '127.0.0.1:1', 2)\n"
+              "with limiter.slot('203.0.113.7'):\n"
+              "    assert any(limiter.folder.iterdir())\n"
+              "print(limiter.folder)\n")
+    import subprocess
+    import sys
+    from server.config import PROJECT_ROOT
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).is_relative_to(tmp_path)
+    assert not list(tmp_path.glob("lodpub-sparql-clients-*"))
