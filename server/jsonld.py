@@ -125,8 +125,10 @@ class Loader:
 
     def __call__(self, url: str, options: dict | None = None) -> dict:
         if url == self.url:
+            # "static": pyld keeps the context resolved (process-wide) instead of fetching and
+            # canonicalising it again for every document (JSON-LD 1.1 API, remote contexts)
             return {"contentType": "application/ld+json", "contextUrl": None,
-                    "documentUrl": url, "document": self.document}
+                    "documentUrl": url, "document": self.document, "tag": "static"}
         raise jsonld.JsonLdError(f"remote context not allowed: {url}", "jsonld.LoadDocumentError",
                                  {"url": url}, code="loading remote context failed")
 

@@ -172,6 +172,27 @@ def test_compacted_jsonld_uses_the_published_context(server):
     assert meeting["location"] == "place:un-headquarters"            # @type: @id
 
 
+def test_the_context_is_read_once_per_process_not_once_per_document():
+    """pyld keeps our context resolved (the loader tags it static) instead of loading and
+    canonicalising it again for every document it compacts."""
+    import uuid
+
+    from server import jsonld as ours
+
+    class Counting(ours.Loader):
+        calls = 0
+
+        def __call__(self, url, options=None):
+            Counting.calls += 1
+            return super().__call__(url, options)
+    base = f"https://example.org/{uuid.uuid4().hex}/"  # a context pyld has not seen in this process
+    loader = Counting(base)
+    for i in range(3):
+        expanded = [{"@id": f"{base}id/meeting/m{i}", "https://schema.org/name": [{"@value": "x", "@language": "en"}]}]
+        assert ours.compacted(expanded, loader)["name"] == {"en": "x"}
+    assert Counting.calls == 1
+
+
 def test_context_is_published_with_cache_and_cors_headers(server):
     response = server.get("/context.jsonld")
     assert response.status_code == 200
