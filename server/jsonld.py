@@ -18,6 +18,7 @@ from typing import Any
 import pyoxigraph as ox
 from pyld import jsonld
 
+from .lru import LRU
 from .namespaces import OWN, STANDARD
 
 XSD = STANDARD["xsd"]
@@ -180,6 +181,41 @@ def compacted(expanded_form: list, loader: Loader) -> dict:
     """`expanded_form` compacted with our context (it is expanded already: pyld would otherwise
     expand it again, a third of the time of a document's JSON-LD)."""
     return _Processor().compact(expanded_form, loader.url, {"documentLoader": loader, "skipExpansion": True})
+
+
+#: statements that chain nodes into an RDF list, which pyld turns into one @list across nodes
+_LIST_LINKS = (STANDARD["rdf"] + "first", STANDARD["rdf"] + "rest")
+
+
+def compacted_statements(triples: list, loader: Loader, known: LRU | None = None) -> dict:
+    """The compacted document of `triples` (sorted by subject, as a Document's are), the same as
+    ``compacted(expanded(triples), loader)``, made node by node: a node's compact form depends
+    only on its own statements and the context (ours has no scoped contexts), and the things a
+    document mentions (commissions, topics, places, classes: half of a meeting's statements)
+    recur from one document to the next, so `known` keeps their compact forms (statements →
+    node). pyld then expands and compacts only the nodes it lacks, all in one call. Documents
+    with RDF lists, whose nodes pyld joins, are compacted whole."""
+    groups = _by_subject(triples)
+    if known is None or len(groups) < 2 or any(t.predicate.value in _LIST_LINKS for t in triples):
+        return compacted(expanded(triples), loader)
+    nodes = {key: known.get(key, lambda: None) for key in groups}
+    missing = sorted((key for key, node in nodes.items() if node is None), key=groups.get)
+    if missing:
+        made = compacted(expanded([t for key in missing for t in key]), loader)
+        made_nodes = made["@graph"] if len(missing) > 1 else [{k: v for k, v in made.items() if k != "@context"}]
+        for key, node in zip(missing, made_nodes, strict=True):
+            nodes[key] = known.put(key, node)
+    return {"@context": loader.url, "@graph": [nodes[key] for key in sorted(groups, key=groups.get)]}
+
+
+def _by_subject(triples: list) -> dict[tuple, str]:
+    """Each subject's statements, in their order (a tuple: the key of its node) → the node's id
+    as pyld sorts nodes (blank nodes as ``_:…``)."""
+    statements: dict = {}
+    for triple in triples:
+        statements.setdefault(triple.subject, []).append(triple)
+    return {tuple(own): ("_:" if isinstance(subject, ox.BlankNode) else "") + subject.value
+            for subject, own in statements.items()}
 
 
 def framed(expanded_form: list, root: str, loader: Loader) -> dict:

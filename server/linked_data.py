@@ -33,6 +33,9 @@ MAX_KNOWN_IRIS = 200_000
 #: label statements of the things documents mention (commissions, topics, types), kept per
 #: worker and release: ~7 MiB at most, at the ~375 bytes of a triple
 MAX_LABEL_STATEMENTS = 20_000
+#: compacted JSON-LD nodes of the things documents mention, by the statements they hold: the
+#: statements (keys) and the nodes, ~1 KB per statement, so ~20 MiB at most per worker
+MAX_JSONLD_NODE_STATEMENTS = 20_000
 MAX_REPRESENTATION_BYTES = 64 * 1024 * 1024
 CACHE_CONTROL = "public, max-age=300, s-maxage=3600, stale-while-revalidate=86400, stale-if-error=86400"
 THING_PATH = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*/[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -181,8 +184,15 @@ def _cache(name: str) -> LRU:
         return pub.memo(("lru", name), lambda: LRU(MAX_KNOWN_IRIS))
     if name == "labels":
         return pub.memo(("lru", "mentioned-labels"), lambda: LRU(MAX_LABEL_STATEMENTS, lambda kept: len(kept) + 1))
+    if name == "jsonld-nodes":
+        return pub.memo(("lru", name), lambda: LRU(MAX_JSONLD_NODE_STATEMENTS, _node_statements, second_request=True))
     return pub.memo(("lru", name), lambda: LRU(
         MAX_REPRESENTATION_BYTES, lambda rep: len(rep.body) + len(rep.gzipped or b"") + 200, second_request=True))
+
+
+def _node_statements(node: dict) -> int:
+    """About the number of statements a compacted node holds (a language map: one per language)."""
+    return 1 + sum(len(value) if isinstance(value, (list, dict)) else 1 for value in node.values())
 
 
 def loader() -> jsonld.Loader:
@@ -221,7 +231,7 @@ def _serve(target: Target, fixed: str | None):
             query = "" if profile == DEFAULT_PROFILE else f"?profile={profile}"
         rep = _cache("representations").get((target.iri, fmt.name, variant), lambda: representations.make(
             representations.serialize(load_document(target), fmt.name, pub.settings.base, variant or DEFAULT_PROFILE,
-                                      loader()),
+                                      loader(), _cache("jsonld-nodes")),
             fmt.content_type, pub.version, target.iri, fmt.name, variant))
     response = _send(rep, vary)
     response.headers["Content-Location"] = f"{target.path}.{fmt.name}{query}"

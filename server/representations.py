@@ -13,6 +13,7 @@ import pyoxigraph as ox
 
 from . import jsonld
 from .documents import Document
+from .lru import LRU
 from .namespaces import prefixes
 
 #: Below this size gzip is not worth a header.
@@ -40,7 +41,9 @@ def make(body: bytes, content_type: str, version: str, *identity: str,
 
 
 def serialize(document: Document, fmt: str, base: str, profile: str = "compacted",
-              loader: jsonld.Loader | None = None) -> bytes:
+              loader: jsonld.Loader | None = None, known_nodes: LRU | None = None) -> bytes:
+    """`known_nodes`: compacted JSON-LD nodes kept from one document to the next
+    (`jsonld.compacted_statements`)."""
     triples = list(document.rdf_statements(base))
     if fmt == "ttl":
         return ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=_used_prefixes(triples, base))
@@ -49,12 +52,11 @@ def serialize(document: Document, fmt: str, base: str, profile: str = "compacted
     if fmt == "rdf":
         return ox.serialize(triples, format=ox.RdfFormat.RDF_XML, prefixes=_used_prefixes(triples, base))
     if fmt == "jsonld":
-        expanded = jsonld.expanded(triples)
         if profile == "expanded":
-            return jsonld.dumps(expanded)
+            return jsonld.dumps(jsonld.expanded(triples))
         if profile == "framed":
-            return jsonld.dumps(jsonld.framed(expanded, document.iri, loader))
-        return jsonld.dumps(jsonld.compacted(expanded, loader))
+            return jsonld.dumps(jsonld.framed(jsonld.expanded(triples), document.iri, loader))
+        return jsonld.dumps(jsonld.compacted_statements(triples, loader, known_nodes))
     raise ValueError(f"not an RDF format: {fmt}")
 
 

@@ -121,3 +121,31 @@ def test_a_page_takes_its_things_labels_from_its_document(built, settings):
             for lang in ("ar", "zh", "en", "fr", "ru", "es"):
                 page = html_pages.render(target, document, lang, True)
                 assert page == html_pages.render(target, unlabelled, lang, True), (iri, lang)
+
+
+def test_jsonld_nodes_kept_per_release_give_the_same_bytes(built, settings):
+    """Compacted JSON-LD is made node by node, the nodes of mentioned things kept from one
+    document to the next: every document of the real data (the ontology and the shapes, whose
+    RDF lists span nodes, too) is byte for byte pyld's compaction of the whole document, cold and
+    warm, with a cache that holds them all and with one too small to."""
+    import pyoxigraph as ox
+
+    from server import documents, jsonld
+    from server.release import current_release
+
+    store = ox.Store.read_only(str(built.path / "store"))
+    base, loader = settings.base, jsonld.Loader(settings.base)
+    docs = [documents.describe(store, iri, base, settings.max_inbound_per_property)
+            for iri in documents.things(store, base)]
+    docs += [documents.graph_document(store, base + "ontology"),
+             documents.file_document(current_release(settings.releases).file("shapes.ttl"), base + "shapes", base)]
+    shared = LRU(20_000, lambda node: len(node) + 1, second_request=True)
+    tiny = LRU(3, lambda node: 1, second_request=True)
+    for _ in range(3):  # kept from the second request on, then found
+        for document in docs:
+            statements = list(document.rdf_statements(base))
+            expected = jsonld.dumps(jsonld.compacted(jsonld.expanded(statements), loader))
+            for known in (shared, tiny, None):
+                assert jsonld.dumps(jsonld.compacted_statements(statements, loader, known)) == expected, document.iri
+    escwa = ox.NamedNode(base + "id/organization/escwa")
+    assert any(key[0].subject == escwa for key in shared._items), "a commission's node is kept"
