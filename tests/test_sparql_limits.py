@@ -294,8 +294,11 @@ def test_a_server_leaves_no_lock_files_behind(built, settings):
     def folders() -> list[str]:
         return sorted(p.name for p in tmp.glob("lodpub-sparql-clients-*"))
 
+    started = []
+
     def start() -> SparqlServer:
         server = SparqlServer(settings, env={"TMPDIR": str(tmp)})
+        started.append(server)
         assert requests.get(server.url + "/sparql", params={"query": counted}, timeout=30).status_code == 200
         [folder] = folders()
         assert folder.startswith(f"lodpub-sparql-clients-{os.getuid()}-{server.process.pid}-")
@@ -313,6 +316,8 @@ def test_a_server_leaves_no_lock_files_behind(built, settings):
         last.stop()
         assert folders() == []
     finally:
+        for server in started:
+            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
