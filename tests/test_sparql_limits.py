@@ -286,7 +286,6 @@ def test_a_server_leaves_no_lock_files_behind(built, settings):
     """The per-client lock files live in a folder of the server's own, named after its master:
     removed when the server stops, and by the next server when one was killed outright."""
     import shutil
-    import signal
     import tempfile
     tmp = Path(tempfile.mkdtemp(prefix="lp-", dir="/tmp"))  # short: evaluator sockets are made there too
     counted = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"  # an evaluator's query: it takes a slot
