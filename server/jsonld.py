@@ -188,8 +188,8 @@ _LIST_LINKS = (STANDARD["rdf"] + "first", STANDARD["rdf"] + "rest")
 
 
 def compacted_statements(triples: list, loader: Loader, known: LRU | None = None) -> dict:
-    """The compacted document of `triples` (sorted by subject, as a Document's are), the same as
-    ``compacted(expanded(triples), loader)``, made node by node: a node's compact form depends
+    """The compacted document of `triples`, the same as ``compacted(expanded(triples), loader)``,
+    made node by node: a node's compact form depends
     only on its own statements and the context (ours has no scoped contexts), and the things a
     document mentions (commissions, topics, places, classes: half of a meeting's statements)
     recur from one document to the next, so `known` keeps their compact forms (statements →
