@@ -8,12 +8,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 
 def folder_name_prefix(prefix: str) -> str:
     """The prefix of a folder that this process makes (for ``tempfile.mkdtemp(prefix=...)``)."""
     return f"{prefix}{os.getpid()}-"
+
+
+def fresh_folder(parent: Path, prefix: str) -> Path:
+    """A new folder of this process in `parent`, once the orphans of its kind are removed."""
+    remove_orphans(parent, prefix)
+    return Path(tempfile.mkdtemp(prefix=folder_name_prefix(prefix), dir=parent))
 
 
 def remove_orphans(parent: Path, prefix: str) -> None:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import from_environment
-from .orphans import folder_name_prefix, remove_orphans
+from .orphans import fresh_folder
 
 #: result cache size per worker process, bytes; 0 = no cache
 CACHE_BYTES = from_environment().sparql_cache_bytes
@@ -129,14 +129,12 @@ def clients_folder() -> Path:
 
 
 def _new_clients_folder() -> Path:
-    prefix = f"lodpub-sparql-clients-{os.getuid()}-"
-    remove_orphans(Path(tempfile.gettempdir()), prefix)
-    folder = tempfile.mkdtemp(prefix=folder_name_prefix(prefix))
+    folder = fresh_folder(Path(tempfile.gettempdir()), f"lodpub-sparql-clients-{os.getuid()}-")
     atexit.register(_remove_folder, folder, os.getpid())
-    return Path(folder)
+    return folder
 
 
-def _remove_folder(folder: str, owner: int) -> None:
+def _remove_folder(folder: Path, owner: int) -> None:
     if os.getpid() == owner:  # not in a forked worker, which runs the exit handlers it inherited
         shutil.rmtree(folder, ignore_errors=True)
 

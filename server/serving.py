@@ -25,7 +25,7 @@ from gunicorn.workers.base import Worker as BaseWorker
 from . import query_limits
 from .config import Settings
 from .evaluators import EvaluatorFailed, Pool
-from .orphans import folder_name_prefix, remove_orphans
+from .orphans import fresh_folder
 from .release import STORE_DIR
 
 log = logging.getLogger("lodpub")
@@ -109,8 +109,7 @@ def _fresh_metrics_dir() -> None:
     anything imports prometheus_client, which reads it once): never counts of an earlier run.
     Its name carries the master's pid, so that the folders of killed servers can be told apart
     (a SIGKILLed master leaves its folder behind: on_exit never runs)."""
-    remove_orphans(Path(tempfile.gettempdir()), _METRICS_PREFIX)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=folder_name_prefix(_METRICS_PREFIX))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_folder(Path(tempfile.gettempdir()), _METRICS_PREFIX))
 
 
 def _freeze_before_fork(server, worker) -> None:
