@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .lru import LRU
+
 if TYPE_CHECKING:  # the evaluator processes import this module without Flask
     from flask import Request
 
@@ -163,8 +165,8 @@ def operation_from(request: Request) -> Operation:
     """The query and dataset of a Protocol request, or a ProtocolError saying what is wrong."""
     if request.method in ("GET", "HEAD"):
         query_string = request.query_string
-        if len(query_string) <= GET_KEPT_MAX_BYTES:
-            return _get_operation_kept(query_string)
+        if len(query_string) <= GET_KEPT_MAX_BYTES:  # a refused one raises, and is not kept
+            return _get_operations.get(query_string, lambda: _get_operation(request.args))
         return _get_operation(request.args)
     args = request.args
     mimetype = request.mimetype
@@ -209,17 +211,7 @@ def operation_from(request: Request) -> Operation:
 #: GET_KEPT of them): decoding a query's percent-escapes is a tenth of a light query's cost
 GET_KEPT_MAX_BYTES = 8192
 GET_KEPT = 256
-
-
-@lru_cache(maxsize=GET_KEPT)
-def _get_operation_kept(query_string: bytes) -> Operation:
-    from urllib.parse import parse_qsl
-
-    import werkzeug.urls  # noqa: F401 - registers the "werkzeug.url_quote" error handler
-    from werkzeug.datastructures import MultiDict
-    # parsed as werkzeug parses request.args
-    return _get_operation(MultiDict(parse_qsl(query_string.decode(), keep_blank_values=True,
-                                              errors="werkzeug.url_quote")))
+_get_operations = LRU(GET_KEPT)
 
 
 def _get_operation(args) -> Operation:
