@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(ReleaseError, _no_release)
+    app.register_error_handler(UnicodeDecodeError, _undecodable_query_string)
     app.register_error_handler(Exception, _unexpected_error)
     from .response_cache import ResponseCache
     app.wsgi_app = ResponseCache(app.wsgi_app, app.extensions["lodpub.publisher"], settings.response_cache_bytes)
@@ -168,6 +169,17 @@ def _no_release(error: ReleaseError):
     response.headers["Retry-After"] = "10"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _undecodable_query_string(error: UnicodeDecodeError):
+    """werkzeug reads the query string as UTF-8 and raises on any other raw byte. gunicorn refuses
+    such a request line itself; other WSGI servers pass it on, and it is the client's error."""
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:
+        return error_response(400, "Bad Request", "The query string is not UTF-8: send its characters "
+                              "as UTF-8, percent-encoded (RFC 3986).")
+    return _unexpected_error(error)
 
 
 def _unexpected_error(error: Exception):

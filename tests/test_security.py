@@ -224,6 +224,22 @@ def test_no_reflected_input_unescaped(server, payload):
     assert not found, "\n".join(found)
 
 
+@pytest.mark.parametrize("path", ["/sparql", "/search", "/"])
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_a_raw_byte_in_the_query_string_is_the_clients_error_under_any_wsgi_server(built, settings, path, accept):
+    """gunicorn refuses a request line with a raw non-UTF-8 byte itself; other WSGI servers hand
+    it to the app (as a latin-1 `QUERY_STRING`), where werkzeug cannot read it as UTF-8."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    app = create_app(settings)
+    environ = EnvironBuilder(path=path, headers={"Accept": accept}).get_environ()
+    environ["QUERY_STRING"] = "query=ASK%7B%7D&q=caf\xe9"
+    body, status, headers = run_wsgi_app(app, environ, buffered=True)
+    assert status == "400 BAD REQUEST"
+    assert "not UTF-8" in b"".join(body).decode()
+    assert app.test_client().get(path, query_string={"q": "café"}).status_code < 500  # and nothing broke
+
+
 def test_production_settings_are_safe_by_default(tmp_path):
     app = create_app(Settings(releases=tmp_path))
     assert not app.debug and not app.testing
