@@ -306,6 +306,10 @@ def tables(report: dict) -> str:
         if report["servers"][name].get("peak_rss_processes", [])[1:]:  # a tree of processes
             lines += ["", f"{name} at its peak RSS, MiB per process: " + ", ".join(
                 f"{mb} ({role})" for role, mb in report["servers"][name]["peak_rss_processes"])]
+    at_rest = [f"{name} {s['rest_rss_mb']} / {s['rest_pss_mb']}" for name in order
+               if (s := report["servers"][name]).get("rest_rss_mb") is not None]
+    if at_rest:
+        lines += ["", "At rest (ready, before the first request), summed RSS / PSS MiB: " + ", ".join(at_rest)]
     lines += ["", "Per request: req/s (p50/p99 ms); ✗N = N wrong or failed answers (not counted as req/s). "
               "`crawl`: distinct meetings, each new to the server (ours: HTML page; SPARQL stores: CONSTRUCT, "
               "Turtle), no warm-up.", "",

@@ -146,6 +146,7 @@ class Server:
         self.pss_sampler: PssSampler | None = None
         self.load_seconds: float | None = None   # loading the data into this server's store
         self.start_seconds: float | None = None  # process start until it answers
+        self.rest_mb: dict[str, float] = {}      # the tree's summed RSS and PSS once ready, before any request
         self.log = workdir / f"{self.name}.log"
 
     @property
@@ -216,14 +217,22 @@ class Server:
         return round(self.pss_sampler.peak / 2**20, 1) if self.pss_sampler else None
 
     def memory_figures(self) -> dict:
-        """The peaks for the report, with each process's RSS at the summed RSS's peak."""
+        """The peaks for the report, with each process's RSS at the summed RSS's peak, and the
+        tree's size at rest (what it takes before its first request: the floor under its peak)."""
         return {"peak_rss_mb": self.peak_rss_mb, "peak_pss_mb": self.peak_pss_mb,
-                "peak_rss_processes": self.sampler.peak_processes if self.sampler else []}
+                "peak_rss_processes": self.sampler.peak_processes if self.sampler else [],
+                **self.rest_mb}
+
+    def note_rest(self) -> None:
+        if self.process is not None:
+            for key, measure in (("rest_rss_mb", RssSampler.measure), ("rest_pss_mb", PssSampler.measure)):
+                self.rest_mb[key] = round(sum(size for _, size in tree_measures(self.process.pid, measure)) / 2**20, 1)
 
     def __enter__(self):
         _stop_servers_on_sigterm()
         try:
             self.start()
+            self.note_rest()
         except BaseException:
             self.stop()
             raise

@@ -218,3 +218,32 @@ def test_interleaving_nothing_measures_nothing():
     import argparse
     from bench import run
     assert run.run_interleaved([], {}, ["ask"], argparse.Namespace(duration=1.0, rounds=3, concurrency=2, timeout=5.0)) == {}
+
+
+def _cell(rps: float, p99_ms: float = 10.0) -> dict:
+    return {"rps": rps, "p99_ms": p99_ms, "ok": 100, "wrong": 0, "failed": 0}
+
+
+def test_a_target_not_met_says_which_cells_the_runs_ceilings_put_out_of_reach():
+    """A cell is out of reach when its target asks for more than nginx or bare Flask managed on
+    it in the same run (or a p99 below bare Flask's own); memory, when the tree at rest is over."""
+    from bench import targets
+    servers = {
+        "lodpub-nocache": {"cells": {"a": _cell(100, 50), "b": _cell(100, 50), "c": _cell(100, 50)}},
+        "virtuoso": {"cells": {"a": _cell(2000), "b": _cell(1600), "c": _cell(300)}},
+        "oxigraph": {"cells": {"a": _cell(9000, 4.0), "b": _cell(9000, 4.0), "c": _cell(9000, 30.0)}},
+        "bare-flask": {"cells": {"a": _cell(1500, 12.0), "b": _cell(1500, 6.0), "c": _cell(1500, 6.0)}},
+        "nginx": {"cells": {"a": _cell(1900, 1.0), "b": _cell(9000, 1.0), "c": _cell(9000, 1.0)}},
+    }
+    report = {"servers": servers}
+    values = targets.ratios(report, "lodpub-nocache", "virtuoso", ["a", "b", "c"])
+    assert targets.rate_reach(report, "virtuoso", values, 1.0) == \
+        "1 above nginx's rate; 1 above bare Flask's rate; 1 within reach (c)"
+    p99 = targets.ratios(report, "lodpub-nocache", "oxigraph", ["a", "b", "c"], "p99_ms")
+    assert targets.p99_reach(report, {k: v for k, v in p99.items()}, 2.0) == \
+        "1 below bare Flask's own p99; 1 within reach (b)"  # c's p99 is within 2× Oxigraph's
+    assert targets.rate_reach(report, "virtuoso", {"a": 1.2}, 1.0) == ""  # met: nothing to say
+    servers["lodpub"] = {"rest_rss_mb": 320.0, "rest_pss_mb": 180.0}
+    servers["oxigraph"]["peak_rss_mb"] = 240.0
+    assert targets.memory_reach(report, 1.5) == \
+        "at rest, before any request, RSS already 1.33× Oxigraph's peak (320.0 / 240.0 MiB; PSS 180.0)"
