@@ -15,7 +15,11 @@ it on its own store handle. A query is light when:
   (computed when the release is built: `fanout_statistics`);
 - the solutions of those steps, summed over the UNION's branches (each joined on its own),
   stay within `inline_query_max_bindings` (default 1,000; 0 sends every query to the
-  evaluators).
+  evaluators);
+- its brackets nest at most MAX_NESTING deep. A request thread has the default 8 MiB stack,
+  and Oxigraph's parser and evaluator recurse ~8 KiB per nested call: a FILTER nesting ~990
+  function calls overflowed it and killed the worker (segfault), where an evaluator's 256 MiB
+  stack answers it.
 
 Everything else, and every query of a release built without these figures or served from a
 remote store, goes to the evaluators as before. The estimate is an upper bound on what a join
@@ -30,6 +34,8 @@ from .query_patterns import Pattern, union_branches
 
 #: what the release's manifest keeps under this key (see fanout_statistics)
 MANIFEST_KEY = "fanout"
+#: the deepest bracket nesting of a query evaluated on a request thread's stack
+MAX_NESTING = 64
 
 _EVERY_QUAD = "{ { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 

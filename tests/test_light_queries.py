@@ -265,6 +265,21 @@ def test_a_light_query_is_answered_by_the_worker_and_a_scan_by_an_evaluator(inli
     assert (after["worker"] - middle["worker"], after["evaluator"] - middle["evaluator"]) == (0, 1)
 
 
+def test_a_deeply_nested_lookup_is_left_to_the_evaluators_stacks(inline, built):
+    """A lookup's FILTER nesting 990 function calls (within the endpoint's nesting limit)
+    overflowed a request thread's stack and killed the worker that evaluated it."""
+    meeting = _first_meeting(built.open_store())
+    depth, tail = 990, ', "b")' * 990
+    query = f"ASK {{ <{meeting}> ?p ?o FILTER(STRLEN({'CONCAT(' * depth}STR(?o){tail}) > {depth}) }}"
+    before = _evaluations(inline.url)
+    response = requests.post(inline.url + "/sparql", data={"query": query},
+                             headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 200 and response.json()["boolean"] is True
+    after = _evaluations(inline.url)
+    assert (after["worker"] - before["worker"], after["evaluator"] - before["evaluator"]) == (0, 1)
+    assert requests.get(inline.url + "/health/ready").status_code == 200
+
+
 def test_a_union_of_lookups_is_answered_by_the_worker_as_rdflib_answers_it(inline, built):
     """The benchmark's Arabic labels query: concepts' and organisations' names, a UNION."""
     query = """PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
