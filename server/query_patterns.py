@@ -1,13 +1,19 @@
 """The triple patterns of a simple query, read from the lexer's tokens (sparql_protocol).
 
-Only one shape is recognised, the one of lookups: ASK, SELECT [DISTINCT] (variables or *),
-or CONSTRUCT, whose WHERE is one group of triple patterns and FILTERs, or a UNION of such
-groups followed by FILTERs (either optionally inside one GRAPH), then ORDER BY / LIMIT /
-OFFSET. Anything else (OPTIONAL, triples beside a UNION, nested groups, property paths,
-blank-node brackets, subqueries, EXISTS, BIND, VALUES, GROUP BY, SERVICE, BASE, relative IRIs,
-DESCRIBE) reads as None: not recognised. Nothing here decides what the
-query means; Oxigraph evaluates the text itself. These patterns only feed the estimate of how
-much work it is (server/light_queries.py), so a shape read as None costs nothing but speed.
+Only one shape is recognised, the one of lookups: ASK, SELECT [DISTINCT] (variables, *, or
+expressions `(… AS ?x)`, aggregates included), or CONSTRUCT, whose WHERE is one group of triple
+patterns and FILTERs, or a UNION of such groups followed by FILTERs (either optionally inside
+one GRAPH), then GROUP BY / HAVING / ORDER BY / LIMIT / OFFSET. Anything else (OPTIONAL, triples
+beside a UNION, nested groups, property paths, blank-node brackets, subqueries, EXISTS, BIND,
+VALUES, SERVICE, BASE, relative IRIs, DESCRIBE) reads as None: not recognised. Nothing here
+decides what the query means; Oxigraph evaluates the text itself. These patterns only feed the
+estimate of how much work it is (server/light_queries.py), so a shape read as None costs
+nothing but speed.
+
+What comes after the patterns costs time in proportion to their solutions (grouping, sorting,
+one expression per solution), with one exception: an expression that binds a variable `(… AS
+?y)` and uses another bound that way, `(CONCAT(?x, ?x) AS ?y) (CONCAT(?y, ?y) AS ?z) …`, can
+double a string's length at each step. Such a query is not recognised.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _PATH_OPERATORS = frozenset("/|^*+?!(")
-_MODIFIER_WORDS = frozenset({"ORDER", "BY", "ASC", "DESC", "LIMIT", "OFFSET"})
+_MODIFIER_WORDS = frozenset({"GROUP", "HAVING", "ORDER", "BY", "ASC", "DESC", "LIMIT", "OFFSET"})
 _REFUSED_IN_FILTERS = frozenset({"EXISTS", "SELECT", "SERVICE", "GRAPH"})
 
 
@@ -59,6 +65,9 @@ class _Reader:
     def __init__(self, tokens, prefixes: dict[str, str]):
         self.tokens, self.prefixes, self.i = list(_split_final_dots(tokens)), prefixes, 0
         self.branches: list[list[Pattern]] = [[]]
+        #: the variables an expression binds (`AS ?x`), wherever they are in the text
+        self.bound_by_expressions = {value[1:] for (kind, word), (next_kind, value) in zip(self.tokens, self.tokens[1:])
+                                     if kind == "name" and word.upper() == "AS" and next_kind == "var"}
 
     # -- tokens ---------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> tuple[str, str]:
@@ -122,10 +131,13 @@ class _Reader:
         if self.peek()[1] == "*":
             self.i += 1
             return
-        if self.peek()[0] != "var":
-            raise _NotRecognised()  # expressions: (… AS ?x), aggregates
-        while self.peek()[0] == "var":
-            self.i += 1
+        if self.peek()[0] != "var" and self.peek()[1] != "(":
+            raise _NotRecognised()
+        while self.peek()[0] == "var" or self.peek()[1] == "(":
+            if self.peek()[0] == "var":
+                self.i += 1
+            else:
+                self.expression()
 
     def where(self) -> None:
         self.expect("{")
@@ -164,11 +176,24 @@ class _Reader:
 
     def modifiers(self) -> None:
         while self.peek()[0] != "end":
-            kind, value = self.take()
-            if kind == "name" and (value.upper() in _MODIFIER_WORDS or value.isdigit()):
-                continue
-            if kind == "var" or (kind == "other" and value in "()"):
-                continue
+            kind, value = self.peek()
+            if kind == "var" or (kind == "name" and (value.upper() in _MODIFIER_WORDS or value.isdigit())):
+                self.i += 1
+            elif kind == "other" and value == "(":
+                self.expression()
+            elif kind == "name" and self.peek(1)[1] == "(" and value.upper() not in _REFUSED_IN_FILTERS:
+                self.i += 1  # a function call: ORDER BY LCASE(?name), HAVING BOUND(?x)
+                self.expression()
+            else:
+                raise _NotRecognised()
+
+    def expression(self) -> None:
+        """A bracketed expression, `(… AS ?x)` included, which uses no variable bound by another."""
+        start = self.i
+        self.skip_balanced("(", ")", refused=_REFUSED_IN_FILTERS)
+        tokens = self.tokens[start:self.i]
+        binds = {value[1:] for (kind, word), (_, value) in zip(tokens, tokens[1:]) if kind == "name" and word.upper() == "AS"}
+        if binds and any(kind == "var" and value[1:] in self.bound_by_expressions - binds for kind, value in tokens):
             raise _NotRecognised()
 
     # -- the group ------------------------------------------------------------------------

@@ -72,6 +72,12 @@ def test_a_lookup_is_read_into_its_triple_patterns():
     "CONSTRUCT { <urn:ex:m> ?p ?o } WHERE { <urn:ex:m> ?p ?o }",
     "CONSTRUCT WHERE { <urn:ex:m> ?p ?o }",
     "SELECT ?p WHERE { GRAPH ?g { <urn:ex:m> ?p ?o } }",
+    "SELECT (COUNT(*) AS ?n) { <urn:ex:m> ?p ?o }",
+    "SELECT ?p (COUNT(DISTINCT ?o) AS ?n) (SAMPLE(?o) AS ?one) { <urn:ex:m> ?p ?o } GROUP BY ?p "
+    "HAVING (COUNT(?o) > 1) ORDER BY DESC(?n) LCASE(STR(?p)) LIMIT 5 OFFSET 1",
+    "SELECT ?p (GROUP_CONCAT(?o; SEPARATOR=', ') AS ?all) { <urn:ex:m> ?p ?o } GROUP BY ?p",
+    "SELECT ?k (COUNT(*) AS ?n) { <urn:ex:m> ?p ?o } GROUP BY (STR(?p) AS ?k) ORDER BY ?n",
+    "SELECT DISTINCT (UCASE(?o) AS ?up) { <urn:ex:m> ?p ?o } ORDER BY (?up)",
 ])
 def test_every_form_of_the_lookup_shape_is_read(query):
     assert patterns(query) == [Pattern(iri("urn:ex:m"), var("p"), var("o"))]
@@ -101,8 +107,11 @@ def test_every_form_of_the_lookup_shape_is_read(query):
     "ASK { <urn:ex:m> ?p ?o MINUS { ?o ?q ?r } }",
     "ASK { SERVICE <urn:ex:s> { <urn:ex:m> ?p ?o } }",
     "ASK { <urn:ex:m> ?p ?o . GRAPH ?g { ?o ?q ?r } }",
-    "SELECT (COUNT(*) AS ?n) { <urn:ex:m> ?p ?o }",
-    "SELECT ?p { <urn:ex:m> ?p ?o } GROUP BY ?p",
+    "SELECT (CONCAT(?o, ?o) AS ?x) (CONCAT(?x, ?x) AS ?y) { <urn:ex:m> ?p ?o }",  # a string doubled per step
+    "SELECT (CONCAT($x, $x) AS ?y) { <urn:ex:m> ?p ?o } GROUP BY (CONCAT(?o, ?o) AS ?x)",
+    "SELECT (EXISTS { ?o ?q ?r } AS ?e) { <urn:ex:m> ?p ?o }",
+    "SELECT ?p { <urn:ex:m> ?p ?o } HAVING EXISTS { ?o ?q ?r }",
+    "SELECT ?p { <urn:ex:m> ?p ?o } ORDER BY ?p VALUES ?p { <urn:ex:q> }",
     "SELECT ?o { <urn:ex:m> ?p ?o { SELECT ?o { ?o ?q ?r } } }",
     "ASK { <urn:ex:m> ?p ?o } VALUES ?o { 1 }",
     "ASK { <urn:ex:m> ?p",
@@ -300,6 +309,7 @@ SELECT ?thing ?label WHERE {
     ("select", ["json", "xml", "csv", "tsv"]),
     ("ask", ["json", "xml", "csv"]),
     ("construct", ["turtle", "ntriples", "rdfxml", "jsonld"]),
+    ("aggregate", ["json", "xml", "csv", "tsv"]),
 ])
 def test_the_worker_answers_light_queries_with_the_evaluators_bytes(inline, evaluators_only, built, form, formats):
     meeting = _first_meeting(built.open_store())
@@ -307,6 +317,8 @@ def test_the_worker_answers_light_queries_with_the_evaluators_bytes(inline, eval
         "select": f"SELECT ?p ?o WHERE {{ <{meeting}> ?p ?o }} ORDER BY ?p ?o",
         "ask": f"PREFIX schema: <{SCHEMA}> ASK {{ <{meeting}> a schema:Event ; schema:location ?place }}",
         "construct": f"CONSTRUCT {{ <{meeting}> ?p ?o }} WHERE {{ <{meeting}> ?p ?o }}",
+        "aggregate": f"SELECT ?p (COUNT(?o) AS ?n) (MIN(STR(?o)) AS ?first) WHERE {{ <{meeting}> ?p ?o }} "
+                     "GROUP BY ?p HAVING (COUNT(?o) > 0) ORDER BY DESC(?n) ?p",
     }[form]
     before = _evaluations(inline.url)
     for format_name in formats:
@@ -316,7 +328,7 @@ def test_the_worker_answers_light_queries_with_the_evaluators_bytes(inline, eval
         assert ours.headers["Content-Type"] == reference.headers["Content-Type"]
         assert ours.content == reference.content, format_name
     assert _evaluations(inline.url)["worker"] - before["worker"] == len(formats)
-    if form == "select":
+    if form in ("select", "aggregate"):
         assert solution_rows(parse_results(ours.content, "text/tab-separated-values")) == \
             reference_select(built, query)[1]
 
