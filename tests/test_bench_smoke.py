@@ -163,6 +163,12 @@ def test_the_targets_table_is_computed_from_the_runs_figures():
     table = targets.table({"real": report})
     assert table.count("\n") == 2 + len(targets.rows({"real": report}))
     assert "| uncached ≥ 1× Virtuoso, light | real |" in table
+    for name in ("labels-ar", "ask"):
+        cells["lodpub-nocache"]["cells"][name]["rps"] = 10 ** 6  # met, but for the cell ours failed
+    ours = cells["lodpub-nocache"]["cells"]["describe-meeting"]
+    ours.update(failed=3, first_problem="describe-meeting: HTTP 503")  # ours failed where the anchor did not
+    light = next(row for row in targets.rows({"real": report}) if row[0] == "uncached ≥ 1× Virtuoso, light")
+    assert light[3] is False and "ours not right on describe-meeting (describe-meeting: HTTP 503)" in light[2]
 
 
 def test_interleaved_cells_take_turns_on_every_server_and_add_up_their_slices(tmp_path):
