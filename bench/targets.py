@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ENGINE_BOUND = ("count-by-commission", "join-4-patterns", "text-contains")
@@ -56,7 +57,7 @@ def _range(values: dict[str, float | None]) -> str:
     return f"{min(known)}–{max(known)}" if known else "—"
 
 
-Row = tuple[str, str, str, "bool | None", str]
+Row = tuple[str, str, str, bool | None, str]
 
 
 def rows(reports: dict[str, dict]) -> list[Row]:
@@ -64,7 +65,7 @@ def rows(reports: dict[str, dict]) -> list[Row]:
     only; reach: what the ceilings of the run leave within reach of the cells not met)."""
     out = []
     for scale, report in reports.items():
-        def add(target: str, anchor: str, names, at_least: float, shown: str | None = None) -> None:
+        def add(target: str, anchor: str, names, at_least: float, shown: Callable[[dict], str] | None = None) -> None:
             values = ratios(report, "lodpub-nocache", anchor, names)
             known = [v for v in values.values() if v is not None]
             failed = ours_failed(report, "lodpub-nocache", anchor, names)
@@ -89,9 +90,11 @@ def rows(reports: dict[str, dict]) -> list[Row]:
         out.append(("cached ≥ 1× Virtuoso, every query", scale, f"{_range(cached)} over {len(known_cached)} cells"
                     + _failures(failed), bool(known_cached) and min(known_cached) >= 1.0 and not failed, ""))
         documents = ratios(report, "lodpub", "bare-flask", DOCUMENTS)
+        known_documents = [v for v in documents.values() if v is not None]
+        failed = ours_failed(report, "lodpub", "bare-flask", DOCUMENTS)
         mix = _mix_ratio(report, "lodpub", "bare-flask")
-        out.append(("documents ≥ 0.7× bare Flask", scale, f"mix {mix}; per document {_range(documents)}",
-                    bool(documents) and None not in documents.values() and min(documents.values()) >= 0.7, ""))
+        out.append(("documents ≥ 0.7× bare Flask", scale, f"mix {mix}; per document {_range(documents)}" + _failures(failed),
+                    bool(known_documents) and min(known_documents) >= 0.7 and not failed, ""))
         nginx = _mix_ratio(report, "lodpub", "nginx")
         out.append(("documents ÷ nginx (reported)", scale, f"mix {nginx}", None, ""))
         rss = _memory_ratio(report, "peak_rss_mb")
