@@ -51,6 +51,12 @@ def union_branches(tokens: tuple[tuple[str, str], ...], prefixes: dict[str, str]
         return None
 
 
+def _bound_by(tokens) -> set[str]:
+    """The names of the variables these tokens bind with `AS ?x` (`$x` is the same variable)."""
+    return {value[1:] for (kind, word), (next_kind, value) in zip(tokens, tokens[1:])
+            if kind == "name" and word.upper() == "AS" and next_kind == "var"}
+
+
 def _split_final_dots(tokens):
     """The lexer reads `schema:Event.` as one name; a prefixed name cannot end with a dot."""
     for kind, value in tokens:
@@ -66,8 +72,7 @@ class _Reader:
         self.tokens, self.prefixes, self.i = list(_split_final_dots(tokens)), prefixes, 0
         self.branches: list[list[Pattern]] = [[]]
         #: the variables an expression binds (`AS ?x`), wherever they are in the text
-        self.bound_by_expressions = {value[1:] for (kind, word), (next_kind, value) in zip(self.tokens, self.tokens[1:])
-                                     if kind == "name" and word.upper() == "AS" and next_kind == "var"}
+        self.bound_by_expressions = _bound_by(self.tokens)
 
     # -- tokens ---------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> tuple[str, str]:
@@ -192,7 +197,7 @@ class _Reader:
         start = self.i
         self.skip_balanced("(", ")", refused=_REFUSED_IN_FILTERS)
         tokens = self.tokens[start:self.i]
-        binds = {value[1:] for (kind, word), (_, value) in zip(tokens, tokens[1:]) if kind == "name" and word.upper() == "AS"}
+        binds = _bound_by(tokens)
         if binds and any(kind == "var" and value[1:] in self.bound_by_expressions - binds for kind, value in tokens):
             raise _NotRecognised()
 
