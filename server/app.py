@@ -13,6 +13,7 @@ from werkzeug.sansio.utils import get_current_url
 
 from . import request_log
 from .config import Settings, from_environment
+from .negotiation import best_match
 from .publication import Publication, Publisher
 from .release import ReleaseError
 from .stores import StoreUnavailable
@@ -127,7 +128,7 @@ def _shared_headers(response):
 
 
 def wants_html() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json", "text/plain"])
+    best = best_match(request.accept_mimetypes, ["text/html", "application/json", "text/plain"])
     return best == "text/html"
 
 

@@ -21,6 +21,7 @@ from . import dataset_description as dd
 from . import dumps, sitemap, statistics
 from .app import error_response, publication
 from .i18n import LANGUAGES, NATIVE_NAMES, RTL, chosen_language, direction, language_was_negotiated, pick
+from .negotiation import best_match
 from .publication import Publication
 from .release import DESCRIPTION_FILE
 
@@ -100,13 +101,15 @@ def negotiate(offers: list[tuple[str, str]]) -> str | None:
     """The offer the client prefers (werkzeug: q-values, wildcards; ties → our order)."""
     if not request.accept_mimetypes:
         return offers[0][1]
-    best = request.accept_mimetypes.best_match([media for media, _ in offers])
+    best = best_match(request.accept_mimetypes, [media for media, _ in offers])
     return dict(offers)[best] if best else None
 
 
 def _not_acceptable(offers):
-    return error_response(406, "Not Acceptable", "This resource is available in these formats only.",
-                          available=sorted({media for media, _ in offers}))
+    response = error_response(406, "Not Acceptable", "This resource is available in these formats only.",
+                              available=sorted({media for media, _ in offers}))
+    response.vary.add("Accept")
+    return response
 
 
 def _conditional(response: Response, pub: Publication, tag: str) -> Response:

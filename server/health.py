@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, request
 
 from . import evaluators
 from .app import error_response, publication, settings
+from .negotiation import best_match
 from .stores import Endpoint
 
 blueprint = Blueprint("health", __name__)
@@ -63,7 +64,7 @@ def _prefers_html() -> bool:
     """A browser: text/html named in Accept and preferred (load balancers and */* get JSON)."""
     accept = request.accept_mimetypes
     named = any(value.split(";")[0].strip().lower() == "text/html" and q > 0 for value, q in accept)
-    return named and accept.best_match(["text/html", "application/problem+json", "application/json"]) == "text/html"
+    return named and best_match(accept, ["text/html", "application/problem+json", "application/json"]) == "text/html"
 
 
 def _configured_store() -> str:

@@ -6,6 +6,7 @@ parameter selects expanded, compacted or framed output.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from werkzeug.datastructures import MIMEAccept
@@ -50,15 +51,22 @@ def choose_format(accept: MIMEAccept, formats: tuple[Format, ...] = FORMATS) -> 
     first), or None when it accepts none of them (→ 406). No Accept header means ``*/*``."""
     if not accept:
         return formats[0]
+    by_media_type = {media_type: fmt for fmt in formats for media_type in (fmt.media_type, *fmt.aliases)}
+    chosen = best_match(accept, list(by_media_type))
+    return by_media_type[chosen] if chosen else None
+
+
+def best_match(accept: MIMEAccept, offers: Sequence[str]) -> str | None:
+    """The offer the client prefers (highest q; ties: the more specific entry, then the offer
+    listed first), None when it accepts none or sent no Accept. Unlike werkzeug's
+    ``best_match``, an entry's parameters (``charset``, the JSON-LD ``profile``) do not stop it
+    matching: ``text/turtle; charset=utf-8`` asks for what we serve as ``text/turtle``."""
     best: tuple[float, int, int] | None = None
     chosen = None
-    for order, fmt in enumerate(formats):
-        quality, specificity = max(_quality(accept, m) for m in (fmt.media_type, *fmt.aliases))
-        if quality <= 0:
-            continue
-        key = (quality, specificity, -order)
-        if best is None or key > best:
-            best, chosen = key, fmt
+    for order, offer in enumerate(offers):
+        quality, specificity = _quality(accept, offer)
+        if quality > 0 and (best is None or (quality, specificity, -order) > best):
+            best, chosen = (quality, specificity, -order), offer
     return chosen
 
 

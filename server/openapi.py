@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, request
 
 from .app import error_response
 from .config import PROJECT_ROOT
+from .negotiation import best_match
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -39,7 +40,7 @@ def description() -> dict:
 @blueprint.get("/openapi.json")
 def openapi():
     accept = request.accept_mimetypes
-    media = accept.best_match(OFFERS) if accept else MEDIA_TYPE
+    media = best_match(accept, OFFERS) if accept else MEDIA_TYPE
     if media is None:
         return error_response(406, "Not Acceptable", "The OpenAPI description is available as JSON only.",
                               available=list(OFFERS))

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from . import html_pages, i18n, search_index, search_service
 from .app import publication
+from .negotiation import best_match
 
 blueprint = Blueprint("search", __name__)
 
@@ -57,7 +58,7 @@ def search():
     lang = i18n.chosen_language()
     as_json = request.args.get("format") == "json" or (
         request.args.get("format") is None and
-        request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json")
+        best_match(request.accept_mimetypes, ["text/html", "application/json"]) == "application/json")
     text = request.args.get("q", "")
     try:
         asked = _parameters()

@@ -26,7 +26,7 @@ from .app import error_response, host_url, publication, settings
 from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction
 from .namespaces import prefixes as dataset_prefixes
-from .negotiation import jsonld_profile
+from .negotiation import best_match, jsonld_profile
 from .service_description import describe
 from .sparql_protocol import (
     GRAPH_TYPES, HTML, JSONLD, NTRIPLES, RDFXML, RESULT_TYPES, RESULTS_JSON, TURTLE,
@@ -103,7 +103,7 @@ def _prefers_html() -> bool:
     """A browser: text/html named in Accept and preferred (a bare */* gets problem JSON)."""
     accept = request.accept_mimetypes
     named = any(v.split(";")[0].strip().lower() == HTML and q > 0 for v, q in accept)
-    return named and accept.best_match([HTML, "application/problem+json", "application/json"]) == HTML
+    return named and best_match(accept, [HTML, "application/problem+json", "application/json"]) == HTML
 
 
 def _problem(status: int, title: str, detail: str, retry_after: int | None = None, **extra):

@@ -1,7 +1,7 @@
 // lodpub's static site under nginx: which exported file answers a request (njs, ES5 + let/const).
 //
 // The negotiation is the dynamic server's, ported: Werkzeug's Accept parsing (q-values,
-// specificity, best_match for MIME types and language tags) and server/negotiation.py's
+// specificity, best_match for language tags) and server/negotiation.py's best_match (MIME types),
 // choose_format and jsonld_profile. nginx then serves the chosen file itself (sendfile, gzip_static,
 // ETag, Last-Modified, 304, Range) from the internal location /_lodpub/, where the recorded headers
 // of that response are added from maps keyed by $lodpub_key. CONFIG (above) is written by
@@ -127,20 +127,11 @@ function sortAccept(items, specificity) {
 function mimeSpecificity(value) { return value.split(MIME_SPLIT).map(function (x) { return x !== '*'; }); }
 function plainSpecificity(value) { return [value !== '*']; }
 
-function mimeMatches(value, item) {
-    if (item.indexOf('/') < 0) { return false; }
-    var v = value.toLowerCase().split(MIME_SPLIT), i = item.toLowerCase().split(MIME_SPLIT);
-    if (i[0] === '*' && i[1] !== '*') { return false; }
-    var vp = v.slice(2).sort().join('\u0000'), ip = i.slice(2).sort().join('\u0000');
-    return (i[0] === '*' && i[1] === '*') || (v[0] === '*' && v[1] === '*') ||
-        (i[0] === v[0] && (i[1] === '*' || v[1] === '*' || (i[1] === v[1] && ip === vp)));
-}
-
 function normLang(value) { return value.toLowerCase().split(/[_-]/).join('-'); }
 function langMatches(value, item) { return item === '*' || normLang(value) === normLang(item); }
 function plainMatches(value, item) { return item === '*' || item.toLowerCase() === value.toLowerCase(); }
 
-// werkzeug Accept.best_match
+// werkzeug Accept.best_match (language tags)
 function bestMatch(accept, matches, matchFn, specificity) {
     var result = null, bestQ = -1, bestSpec = [-1];
     matches.forEach(function (serverItem) {
@@ -159,7 +150,6 @@ function bestMatch(accept, matches, matchFn, specificity) {
 }
 
 function mimeAccept(r) { return parseAccept(r.headersIn.Accept, mimeSpecificity); }
-function bestMime(accept, matches) { return bestMatch(accept, matches, mimeMatches, mimeSpecificity); }
 
 // werkzeug LanguageAccept.best_match, then the app's default (the source language)
 function chosenLanguage(r, args) {
@@ -197,22 +187,30 @@ function quality(accept, mediaType) {
     return found ? [found[1], found[0]] : [0, -1];
 }
 
-function chooseFormat(accept) {
-    var formats = CONFIG.formats;
-    if (!accept.length) { return formats[0]; }
+// server/negotiation.py best_match: highest q, then the more specific entry, then the offer listed
+// first; an entry's parameters (charset, the JSON-LD profile) do not stop it matching
+function bestOffer(accept, offers) {
     var best = null, chosen = null;
-    formats.forEach(function (fmt, order) {
-        var q = [0, -1];
-        [fmt.media_type].concat(fmt.aliases).forEach(function (m) {
-            var x = quality(accept, m);
-            if (x[0] > q[0] || (x[0] === q[0] && x[1] > q[1])) { q = x; }
-        });
+    offers.forEach(function (offer, order) {
+        var q = quality(accept, offer);
         if (q[0] <= 0) { return; }
         var key = [q[0], q[1], -order];
         if (best === null || key[0] > best[0] || (key[0] === best[0] && (key[1] > best[1] ||
-                (key[1] === best[1] && key[2] > best[2])))) { best = key; chosen = fmt; }
+                (key[1] === best[1] && key[2] > best[2])))) { best = key; chosen = offer; }
     });
     return chosen;
+}
+
+function chooseFormat(accept) {
+    var formats = CONFIG.formats, byMediaType = {}, offers = [];
+    if (!accept.length) { return formats[0]; }
+    formats.forEach(function (fmt) {
+        [fmt.media_type].concat(fmt.aliases).forEach(function (m) {
+            if (!(m in byMediaType)) { byMediaType[m] = fmt; offers.push(m); }
+        });
+    });
+    var chosen = bestOffer(accept, offers);
+    return chosen === null ? null : byMediaType[chosen];
 }
 
 function profileName(value) {
@@ -277,7 +275,7 @@ function setHeaders(r, headers, skip) {
     });
 }
 
-function wantsHtml(r) { return bestMime(mimeAccept(r), CONFIG.offers.error) === 'text/html'; }
+function wantsHtml(r) { return bestOffer(mimeAccept(r), CONFIG.offers.error) === 'text/html'; }
 
 function htmlEscape(s) {
     return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;')
@@ -433,7 +431,7 @@ function catalog(r, path, args) {
         return report === null ? notAcceptable(r, 'quality') : serve(r, 'n/dataset/quality.' + report);
     }
     if (path === '/openapi.json') {
-        var media = accept.length ? bestMime(accept, CONFIG.offers.openapi) : CONFIG.offers.openapi[0];
+        var media = accept.length ? bestOffer(accept, CONFIG.offers.openapi) : CONFIG.offers.openapi[0];
         return media === null ? notAcceptable(r, 'openapi') :
             serve(r, 'n/openapi.' + CONFIG.offers.openapi.indexOf(media) + '.json');
     }
@@ -442,7 +440,7 @@ function catalog(r, path, args) {
 
 function negotiate(accept, offers) {
     if (!accept.length) { return offers[0][1]; }
-    var best = bestMime(accept, offers.map(function (o) { return o[0]; }));
+    var best = bestOffer(accept, offers.map(function (o) { return o[0]; }));
     return best === null ? null : offers.filter(function (o) { return o[0] === best; })[0][1];
 }
 

@@ -222,6 +222,22 @@ def test_q_values_choose_the_format_and_unknown_types_get_406(server):
         assert "Accept" not in [v.strip() for v in response.headers.get("Vary", "").split(",")], ext
 
 
+@pytest.mark.parametrize("path, accept, expected", [
+    ("/dataset", "text/turtle; charset=utf-8", "text/turtle"),
+    ("/dataset", 'application/ld+json;profile="http://www.w3.org/ns/json-ld#compacted"', "application/ld+json"),
+    ("/dataset", "text/html;charset=utf-8", "text/html"),
+    ("/dataset/quality", "application/n-triples;charset=utf-8", "application/n-triples"),
+    ("/openapi.json", "application/json; charset=utf-8", "application/json"),
+    ("/no-such-page", "text/html;level=1", "text/html"),
+])
+def test_parameters_in_accept_do_not_stop_a_type_matching(server, path, accept, expected):
+    """`text/turtle; charset=utf-8` asks for what is served as exactly that (RFC 9110 §12.5.1):
+    werkzeug's best_match, which wants the parameters to match, answered 406."""
+    response = server.get(path, headers={"Accept": accept})
+    assert response.status_code == (404 if path == "/no-such-page" else 200), response.text[:200]
+    assert response.headers["Content-Type"].split(";")[0] == expected
+
+
 def test_revalidation_answers_304(server, built):
     first = server.get("/dataset", headers={"Accept": "application/ld+json"})
     assert first.headers["ETag"] and first.headers["Last-Modified"]

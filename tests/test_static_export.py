@@ -44,6 +44,7 @@ ACCEPTS = (
     f'application/ld+json;profile="{JSONLD}expanded";q=0.5, application/ld+json;profile="{JSONLD}framed"',
     f'text/turtle;q=0.9, application/ld+json;profile="{JSONLD}expanded";q=0.9',
     'application/ld+json;profile="nonsense", text/turtle;q=0.1', "application/vnd.oai.openapi+json;q=0.2, */*;q=0.1",
+    "text/turtle; charset=utf-8", "text/html;charset=utf-8, */*;q=0.1", "application/json;charset=utf-8",
 )
 LANGUAGES = (None, "fr", "fr-CH, fr;q=0.9, en;q=0.5", "de", "zh-Hans-CN", "en-US", "*", "ru;q=0.1, es;q=0.2",
              "es-419", "ar;q=0, en", "pt, *;q=0.5", "EN_gb", "xx;q=abc, ru")
