@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics.blueprint)
     app.before_request(request_log.note_route)
     from . import html_pages
+    app.jinja_env.globals["site_words"] = html_pages.UI  # the header and footer of every page
     html_pages.warm_up(app, settings.base)
     _open_release(app, settings)
 

@@ -139,6 +139,38 @@ def test_every_language_has_every_ui_string():
         assert keys[lang] == keys["en"], lang
 
 
+def _chrome(text: str) -> tuple[str, tuple[str, ...]]:
+    """The page's language and the texts of the site's links around its content: the skip
+    link, the header's links (not the language switcher's) and the footer's."""
+    parser = Links()
+    parts = re.findall(r'<a class="skip".*?</a>|<header class="site">.*?</header>|<footer class="site">.*?</footer>',
+                       text, re.S)
+    parser.feed("".join(parts))
+    return _page_language(text), tuple(label for attrs, label in parser.links if "hreflang" not in attrs)
+
+
+def _page_language(text: str) -> str:
+    parser = Links()
+    parser.feed(text[:text.index("<head>")])
+    return parser.root["lang"]
+
+
+def test_every_page_has_the_sites_header_and_footer_in_its_own_language(server):
+    """The skip link, the header and the footer of every kind of page, in each language a page
+    is offered in: never empty (the query page's were), the same on every page of a language."""
+    by_language: dict[str, set[tuple[str, ...]]] = {}
+    for path in ("/", "/dataset", "/sparql", "/doc/organization/escwa", "/search?q=urban"):
+        for lang in LANGUAGES:
+            response = server.get(path, params={"lang": lang}, headers={"Accept": "text/html"})
+            assert response.status_code == 200, (path, lang)
+            page_language, labels = _chrome(response.text)
+            assert len(labels) >= 6 and all(labels), (path, lang, labels)
+            by_language.setdefault(page_language, set()).add(labels)
+    assert set(by_language) == set(LANGUAGES)
+    assert all(len(variants) == 1 for variants in by_language.values()), by_language
+    assert len({variants.pop() for variants in by_language.values()}) == len(LANGUAGES)
+
+
 def test_language_negotiation_and_revalidation(server):
     response, parsed = page(server, **{"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.5"})
     assert parsed.root["lang"] == "fr" and "Accept-Language" in response.headers["Vary"]
