@@ -108,6 +108,23 @@ def ontology(fixed: str | None):
     return _serve(Target(base + "ontology", "/ontology", base + "ontology", "ontology"), fixed)
 
 
+@blueprint.route("/ontology/<path:rest>")
+def ontology_version(rest: str):
+    """The ontology's owl:versionIRI ({base}ontology/1.0.0) leads to the ontology while it is
+    the version the release publishes."""
+    iri = settings().base + "ontology/" + rest
+    if iri not in ontology_versions(publication()):
+        return _not_found(iri)
+    return _see_other("/ontology")
+
+
+def ontology_versions(pub) -> frozenset[str]:
+    """The version IRIs the release's ontology declares (owl:versionIRI)."""
+    query = f"SELECT ?v {{ <{pub.settings.base}ontology> <http://www.w3.org/2002/07/owl#versionIRI> ?v }}"
+    return pub.memo(("ontology-versions",), lambda: frozenset(
+        row["v"].value for row in pub.store.query(query, use_default_graph_as_union=True)))
+
+
 @blueprint.route("/shapes", defaults={"fixed": None})
 @blueprint.route("/shapes.<fixed>")
 def shapes(fixed: str | None):

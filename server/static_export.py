@@ -249,7 +249,9 @@ def _export_catalog(r: _Renderer, pub) -> None:
         exact[f"/static/{asset.relative_to(static).as_posix()}"] = f"/static/{asset.relative_to(static).as_posix()}"
     for path, file in exact.items():
         r.export.exact[path] = r.record("f", file, path).key
-    for path in ("/.well-known/void", f"/dataset/{pub.version}"):
+    from .linked_data import ontology_versions
+    versions = sorted("/" + iri[len(pub.settings.base):] for iri in ontology_versions(pub))
+    for path in ("/.well-known/void", f"/dataset/{pub.version}", *versions):
         response = r.get(path)
         r.export.redirects[path] = {"status": response.status_code, "headers": _kept(response)}
 

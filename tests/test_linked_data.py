@@ -18,7 +18,7 @@ import requests
 from pyld import jsonld
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import graph_diff, isomorphic
-from rdflib.namespace import RDF, XSD
+from rdflib.namespace import OWL, RDF, XSD
 
 from tests.static_site import static_site  # noqa: F401 - a fixture, requested by `server`
 from tests.test_linked_data_helpers import (BASE, CONTEXT_URL, JSONLD_PROFILE, MEETING, RDF_TYPES, Html,
@@ -345,6 +345,18 @@ def test_ontology_dereferences_with_every_term(server, built):
     page = Html(server.get("/ontology?lang=en").text)  # /ontology#Term: every term has its anchor
     anchors = {a.get("id") for _, a in page.elements if a.get("id")}
     assert terms <= anchors, terms - anchors
+
+
+def test_the_ontology_version_iri_leads_to_the_ontology(server, built):
+    release_graph = Graph().parse(built.file("ontology.ttl"), format="turtle")
+    versions = [str(v) for v in release_graph.objects(URIRef(BASE + "ontology"), OWL.versionIRI)]
+    assert versions, "the ontology declares its owl:versionIRI"
+    for version in versions:
+        response = server.get("/" + version[len(BASE):], headers={"Accept": "text/turtle"})
+        assert response.status_code == 303 and response.headers["Location"] == "/ontology", version
+        ontology = server.get(response.headers["Location"], headers={"Accept": "text/turtle"})
+        assert (URIRef(BASE + "ontology"), OWL.versionIRI, URIRef(version)) in parse_rdf(ontology.content, "ttl", server)
+    assert server.get("/ontology/0.0.1").status_code == 404
 
 
 def test_shapes_dereference(server, built):
