@@ -4,7 +4,7 @@ Queries are evaluated in separate processes so that they can be stopped at the t
 (server/evaluators.py). For a lookup (one meeting's statements, an ASK about one thing) that
 round trip is much of the cost: the worker's part of it, the evaluator's CPU and two process
 switches came to 28 % of the CPU of an uncached ASK at 1M (docs/performance.md, "Light
-queries"). A query whose work the data itself bounds cannot run away, so the worker evaluates
+queries"). A query whose work the data and its text bound cannot run away, so the worker evaluates
 it on its own store handle. A query is light when:
 
 - its text has the lookup shape that server/query_patterns.py reads (one group of triple
@@ -19,7 +19,11 @@ it on its own store handle. A query is light when:
 - its brackets nest at most MAX_NESTING deep. A request thread has the default 8 MiB stack,
   and Oxigraph's parser and evaluator recurse ~8 KiB per nested call: a FILTER nesting ~990
   function calls overflowed it and killed the worker (segfault), where an evaluator's 256 MiB
-  stack answers it.
+  stack answers it;
+- one solution's expressions cannot build a string much longer than what they read: no
+  REPLACE, a few variables read in all (server/query_patterns.py), and a text of at most
+  MAX_TEXT_CHARS. The worker cannot stop a query at the time limit, so what it evaluates must
+  be bounded by the data and the text alone.
 
 Everything else, and every query of a release built without these figures or served from a
 remote store, goes to the evaluators as before. The estimate is an upper bound on what a join
@@ -36,6 +40,9 @@ from .query_patterns import Pattern, union_branches
 MANIFEST_KEY = "fanout"
 #: the deepest bracket nesting of a query evaluated on a request thread's stack
 MAX_NESTING = 64
+#: the longest query text evaluated on a request thread: its constants are copied once per
+#: solution by the expressions that use them (`CONCAT(?x, "…")`)
+MAX_TEXT_CHARS = 4096
 
 _EVERY_QUAD = "{ { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 

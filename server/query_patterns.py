@@ -11,9 +11,14 @@ estimate of how much work it is (server/light_queries.py), so a shape read as No
 nothing but speed.
 
 What comes after the patterns costs time in proportion to their solutions (grouping, sorting,
-one expression per solution), with one exception: an expression that binds a variable `(… AS
-?y)` and uses another bound that way, `(CONCAT(?x, ?x) AS ?y) (CONCAT(?y, ?y) AS ?z) …`, can
-double a string's length at each step. Such a query is not recognised.
+one expression per solution), as long as one solution's expressions cannot build a string much
+longer than the values they read. So these are not recognised either:
+- an expression that binds a variable `(… AS ?y)` and uses another bound that way,
+  `(CONCAT(?x, ?x) AS ?y) (CONCAT(?y, ?y) AS ?z) …`, which doubles a string at each step;
+- REPLACE, whose replacement can repeat the match (`"$0$0"`): nested 20 deep in one FILTER it
+  made a 200-million-character string on a request thread, which no time limit can stop;
+- expressions (FILTERs, projections, modifiers) that read variables more than
+  MAX_EXPRESSION_VARIABLES times in all, `CONCAT(?x, ?x, ?x, …)`.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ from dataclasses import dataclass
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _PATH_OPERATORS = frozenset("/|^*+?!(")
 _MODIFIER_WORDS = frozenset({"GROUP", "HAVING", "ORDER", "BY", "ASC", "DESC", "LIMIT", "OFFSET"})
-_REFUSED_IN_FILTERS = frozenset({"EXISTS", "SELECT", "SERVICE", "GRAPH"})
+_REFUSED_IN_FILTERS = frozenset({"EXISTS", "SELECT", "SERVICE", "GRAPH", "REPLACE"})
+#: variables read by all the expressions of a query, at most (see the module's docstring)
+MAX_EXPRESSION_VARIABLES = 16
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class _Reader:
         self.branches: list[list[Pattern]] = [[]]
         #: the variables an expression binds (`AS ?x`), wherever they are in the text
         self.bound_by_expressions = _bound_by(self.tokens)
+        self.expression_variables = 0
 
     # -- tokens ---------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> tuple[str, str]:
@@ -194,12 +202,19 @@ class _Reader:
 
     def expression(self) -> None:
         """A bracketed expression, `(… AS ?x)` included, which uses no variable bound by another."""
-        start = self.i
-        self.skip_balanced("(", ")", refused=_REFUSED_IN_FILTERS)
-        tokens = self.tokens[start:self.i]
+        tokens = self.bracketed_expression()
         binds = _bound_by(tokens)
         if binds and any(kind == "var" and value[1:] in self.bound_by_expressions - binds for kind, value in tokens):
             raise _NotRecognised()
+
+    def bracketed_expression(self) -> list[tuple[str, str]]:
+        start = self.i
+        self.skip_balanced("(", ")", refused=_REFUSED_IN_FILTERS)
+        tokens = self.tokens[start:self.i]
+        self.expression_variables += sum(kind == "var" for kind, _ in tokens)
+        if self.expression_variables > MAX_EXPRESSION_VARIABLES:
+            raise _NotRecognised()
+        return tokens
 
     # -- the group ------------------------------------------------------------------------
     def group_body(self) -> None:
@@ -217,7 +232,7 @@ class _Reader:
             if self.word() in _REFUSED_IN_FILTERS or self.word() == "NOT":
                 raise _NotRecognised()
             self.i += 1
-        self.skip_balanced("(", ")", refused=_REFUSED_IN_FILTERS)
+        self.bracketed_expression()
 
     def triples(self) -> None:
         subject = self.term()

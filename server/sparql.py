@@ -250,7 +250,8 @@ def _evaluate(job: dict, text, pub, s) -> tuple:
 
 
 def _is_light(text, pub, limit: int) -> bool:
-    if limit <= 0 or pub.remote or text.nesting > light_queries.MAX_NESTING:
+    if limit <= 0 or pub.remote or text.nesting > light_queries.MAX_NESTING \
+            or len(text.normalised) > light_queries.MAX_TEXT_CHARS:
         return False
     # (verdict, size of its key): the texts kept are bounded by their length, not their number
     verdicts = pub.memo("light-query-verdicts", lambda: LRU(4 << 20, lambda kept: kept[1] + 100))

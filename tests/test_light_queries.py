@@ -78,6 +78,7 @@ def test_a_lookup_is_read_into_its_triple_patterns():
     "SELECT ?p (GROUP_CONCAT(?o; SEPARATOR=', ') AS ?all) { <urn:ex:m> ?p ?o } GROUP BY ?p",
     "SELECT ?k (COUNT(*) AS ?n) { <urn:ex:m> ?p ?o } GROUP BY (STR(?p) AS ?k) ORDER BY ?n",
     "SELECT DISTINCT (UCASE(?o) AS ?up) { <urn:ex:m> ?p ?o } ORDER BY (?up)",
+    f"SELECT (CONCAT({', '.join(['?o'] * 15)}) AS ?x) {{ <urn:ex:m> ?p ?o }}",  # 16 variables read in all
 ])
 def test_every_form_of_the_lookup_shape_is_read(query):
     assert patterns(query) == [Pattern(iri("urn:ex:m"), var("p"), var("o"))]
@@ -109,6 +110,11 @@ def test_every_form_of_the_lookup_shape_is_read(query):
     "ASK { <urn:ex:m> ?p ?o . GRAPH ?g { ?o ?q ?r } }",
     "SELECT (CONCAT(?o, ?o) AS ?x) (CONCAT(?x, ?x) AS ?y) { <urn:ex:m> ?p ?o }",  # a string doubled per step
     "SELECT (CONCAT($x, $x) AS ?y) { <urn:ex:m> ?p ?o } GROUP BY (CONCAT(?o, ?o) AS ?x)",
+    'ASK { <urn:ex:m> ?p ?o FILTER(STRLEN(REPLACE(STR(?o), ".", "$0$0")) > 1) }',  # a string doubled per call
+    'SELECT (REPLACE(STR(?o), ".", "$0$0") AS ?x) { <urn:ex:m> ?p ?o }',
+    'SELECT ?o { <urn:ex:m> ?p ?o } ORDER BY replace(STR(?o), "a", "aa")',
+    f"SELECT (CONCAT({', '.join(['?o'] * 16)}) AS ?x) {{ <urn:ex:m> ?p ?o }}",  # 17 variables read in all
+    f"SELECT ?o {{ <urn:ex:m> ?p ?o FILTER(CONCAT({', '.join(['?o'] * 9)}) != CONCAT({', '.join(['?p'] * 9)})) }}",
     "SELECT (EXISTS { ?o ?q ?r } AS ?e) { <urn:ex:m> ?p ?o }",
     "SELECT ?p { <urn:ex:m> ?p ?o } HAVING EXISTS { ?o ?q ?r }",
     "SELECT ?p { <urn:ex:m> ?p ?o } ORDER BY ?p VALUES ?p { <urn:ex:q> }",
@@ -287,6 +293,37 @@ def test_a_deeply_nested_lookup_is_left_to_the_evaluators_stacks(inline, built):
     after = _evaluations(inline.url)
     assert (after["worker"] - before["worker"], after["evaluator"] - before["evaluator"]) == (0, 1)
     assert requests.get(inline.url + "/health/ready").status_code == 200
+
+
+def test_a_lookup_that_builds_a_huge_string_is_stopped_at_the_time_limit(inline, built):
+    """Each REPLACE doubles the meeting's name: 24 of them, in one small FILTER on a lookup, ran
+    on a request thread for minutes (no time limit can stop one) and grew a gigabyte string."""
+    meeting = _first_meeting(built.open_store())
+    doubled = "STR(?o)"
+    for _ in range(24):
+        doubled = f'REPLACE({doubled}, ".", "$0$0")'
+    query = f"ASK {{ <{meeting}> <https://schema.org/name> ?o FILTER(STRLEN({doubled}) > 0) }}"
+    before = _evaluations(inline.url)
+    response = requests.post(inline.url + "/sparql", data={"query": query},
+                             headers={"Accept": "application/sparql-results+json"}, timeout=60)
+    assert response.status_code == 503 and response.json()["title"] == "Query timed out"
+    after = _evaluations(inline.url)
+    assert (after["worker"] - before["worker"], after["evaluator"] - before["evaluator"]) == (0, 1)
+    assert requests.get(inline.url + "/health/ready").status_code == 200
+
+
+def test_a_long_lookup_is_left_to_the_evaluators(inline, built):
+    """A lookup's constants are copied once per solution by the expressions using them: a text
+    longer than MAX_TEXT_CHARS goes to an evaluator, which the time limit can stop."""
+    meeting = _first_meeting(built.open_store())
+    padding = "x" * light_queries.MAX_TEXT_CHARS
+    query = f'ASK {{ <{meeting}> ?p ?o FILTER(STRLEN(CONCAT(STR(?o), "{padding}")) > 0) }}'
+    before = _evaluations(inline.url)
+    response = requests.post(inline.url + "/sparql", data={"query": query},
+                             headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 200 and response.json()["boolean"] is True
+    after = _evaluations(inline.url)
+    assert (after["worker"] - before["worker"], after["evaluator"] - before["evaluator"]) == (0, 1)
 
 
 def test_a_union_of_lookups_is_answered_by_the_worker_as_rdflib_answers_it(inline, built):
