@@ -9,6 +9,7 @@ error there, and is answered 400 with Oxigraph's message and position.
 """
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -168,6 +169,7 @@ def operation_from(request: Request) -> Operation:
         if len(query_string) <= GET_KEPT_MAX_BYTES:  # a refused one raises, and is not kept
             return _get_operations.get(query_string, lambda: _get_operation(request.args))
         return _get_operation(request.args)
+    _read_chunked_body(request)
     args = request.args
     mimetype = request.mimetype
     if mimetype == UPDATE_TYPE:
@@ -205,6 +207,22 @@ def operation_from(request: Request) -> Operation:
                         f"A SPARQL query is POSTed as {FORM_TYPE} (a `query` field) or as {QUERY_TYPE} "
                         f"(the query as the body), not as {mimetype or 'a body without Content-Type'}.",
                         accepted=[FORM_TYPE, QUERY_TYPE])
+
+
+def _read_chunked_body(request: Request) -> None:
+    """A body sent without Content-Length (chunked) read whole now, or 413 past the limit.
+    werkzeug stops reading such a body at MAX_CONTENT_LENGTH and raises only on a read after
+    that, which neither form parsing nor get_data makes: a longer query was cut there and the
+    cut text evaluated."""
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH") or "wsgi.input_terminated" not in environ:
+        return
+    limit = request.max_content_length
+    body = environ["wsgi.input"].read() if limit is None else environ["wsgi.input"].read(limit + 1)
+    if limit is not None and len(body) > limit:
+        from werkzeug.exceptions import RequestEntityTooLarge  # (not in the evaluator processes)
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
 
 
 #: GET operations whose query string is up to this long are kept (per process, the last

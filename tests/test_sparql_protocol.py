@@ -5,6 +5,8 @@ the same query over the release's TriG dump.
 """
 from __future__ import annotations
 
+from urllib.parse import quote_from_bytes
+
 import pytest
 import requests
 from rdflib import Literal, URIRef
@@ -382,6 +384,35 @@ def test_413_with_the_default_limit(server):
     body = b"ASK {}" + b" " * (1_000_001)
     response = requests.post(server.url + "/sparql", data=body, headers={"Content-Type": "application/sparql-query"})
     assert response.status_code == 413
+
+
+def _chunks(body: bytes, size: int = 65536):
+    return (body[i:i + size] for i in range(0, len(body), size))  # requests sends a generator chunked
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/sparql-query", b"SELECT ?x WHERE { BIND(1 AS ?x) }" + b" " * 1_000_000 + b" LIMIT 0"),
+    ("application/x-www-form-urlencoded", b"query=SELECT%20%3Fx%20WHERE%20%7B%20BIND(1%20AS%20%3Fx)%20%7D"
+     + b"+" * 1_000_000 + b"%20LIMIT%200"),
+])
+def test_a_chunked_body_past_the_limit_is_413_not_cut(server, content_type, body):
+    """Without Content-Length, werkzeug stopped reading at the limit and the cut query (here
+    without its LIMIT 0) was answered 200."""
+    response = requests.post(server.url + "/sparql", data=_chunks(body),
+                             headers={"Content-Type": content_type, "Accept": "text/csv"})
+    assert response.status_code == 413, response.text[:200]
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(server):
+    query = b"SELECT ?x WHERE { BIND(1 AS ?x) }" + b" " * 5_000 + b" LIMIT 0"
+    response = requests.post(server.url + "/sparql", data=_chunks(query, 1024),
+                             headers={"Content-Type": "application/sparql-query", "Accept": "text/csv"})
+    assert response.status_code == 200 and response.text == "x\r\n", response.text[:300]
+    count = b"SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }" + b" " * 5_000
+    form = b"query=" + quote_from_bytes(count).encode() + b"&default-graph-uri=urn%3Aex%3Anone"
+    response = requests.post(server.url + "/sparql", data=_chunks(form, 1024),
+                             headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/csv"})
+    assert response.status_code == 200 and response.text == "n\r\n0\r\n"  # the parameter after the query counted
 
 
 @pytest.mark.parametrize("query,expected", [
