@@ -159,12 +159,12 @@ def _answer(operation):
     tag = hashlib.sha256("\x1e".join(key_parts).encode()).hexdigest()[:32]
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
-    cacheable = request.method in ("GET", "HEAD")
+    cacheable = request.method in ("GET", "HEAD") and not text.volatile
     if cacheable and request.if_none_match.contains_weak(tag):
         return _finish(current_app.response_class(status=304), etag, pub, {})
 
     cache = pub.memo("sparql-result-cache", query_limits.ResultCache)
-    cached = cache.get(cache_key)
+    cached = None if text.volatile else cache.get(cache_key)
     if cached is None:
         job = {
             **pub.memo("sparql-job-release-part", lambda: _release_part(pub)),
@@ -216,7 +216,8 @@ def _answer(operation):
         result = answer[1]
         meta = {"truncated": result["truncated"], "rows": result["rows"]}
         body = result["body"]
-        cache.put(cache_key, body, meta)
+        if not text.volatile:
+            cache.put(cache_key, body, meta)
     else:
         body, meta = cached
 
@@ -233,7 +234,10 @@ def _answer(operation):
         response.headers["X-Result-Truncated"] = "true"
         response.headers["X-Result-Row-Limit"] = str(s.max_result_rows)
         response.headers["Link"] = f'<{link}>; rel="describedby"'
-    return _finish(response, etag if cacheable else None, pub, meta)
+    response = _finish(response, etag if cacheable else None, pub, meta)
+    if text.volatile:  # NOW(), RAND(): new at each evaluation
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _evaluate(job: dict, text, pub, s) -> tuple:

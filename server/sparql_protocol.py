@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from .lru import LRU
@@ -43,6 +43,7 @@ MAX_NESTING = 1000          # ( { [ open at once
 MAX_OPERATORS = 2000        # UNION MINUS BIND FILTER OPTIONAL ! + * / || && (| and & count half)
 _OPERATOR_WORDS = frozenset({"UNION", "MINUS", "BIND", "FILTER", "OPTIONAL"})
 _OPERATOR_WEIGHTS = {"!": 1.0, "+": 1.0, "*": 1.0, "/": 1.0, "|": 0.5, "&": 0.5}
+VOLATILE_FUNCTIONS = frozenset({"NOW", "RAND", "UUID", "STRUUID"})
 UPDATE_KEYWORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH"})
 
 
@@ -67,6 +68,12 @@ class QueryText:
     @property
     def too_complex(self) -> bool:
         return self.nesting > MAX_NESTING or self.operators > MAX_OPERATORS
+
+    @cached_property
+    def volatile(self) -> bool:
+        """Whether it calls a function whose value is new at each evaluation (SPARQL 1.1
+        §17.4: NOW, RAND, UUID, STRUUID): its answer is neither kept nor revalidated."""
+        return any(kind == "name" and value.upper() in VOLATILE_FUNCTIONS for kind, value in self.tokens)
 
 
 #: texts up to this long have their analysis kept (per process, the last ANALYSED_KEPT of them)

@@ -347,6 +347,24 @@ def test_etag_and_304_on_a_repeated_get(server):
     assert requests.get(url, params={"query": SELECT}, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_now_rand_and_uuids_are_new_at_every_request(server, method):
+    """SPARQL 1.1 §17.4: NOW() is the time of this evaluation and STRUUID() a fresh string; the
+    result cache answered the first evaluation's values for the whole release."""
+    query = "SELECT (STRUUID() AS ?id) (NOW() AS ?now) (RAND() AS ?r) WHERE {}"
+    answers = []
+    for _ in range(6):
+        response = requests.request(method, server.url + "/sparql", params={"query": query} if method == "GET" else None,
+                                    data={"query": query} if method == "POST" else None,
+                                    headers={"Accept": "application/sparql-results+json", "If-None-Match": "*"})
+        assert response.status_code == 200 and "ETag" not in response.headers
+        assert response.headers["Cache-Control"] == "no-store"
+        (row,) = response.json()["results"]["bindings"]
+        answers.append(row)
+    assert len({row["id"]["value"] for row in answers}) == 6
+    assert len({row["r"]["value"] for row in answers}) == 6
+
+
 def test_cors_preflight_for_a_direct_post(server):
     response = requests.options(server.url + "/sparql", headers={
         "Origin": "https://example.org", "Access-Control-Request-Method": "POST",
