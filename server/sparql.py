@@ -156,12 +156,14 @@ def _answer(operation):
             else "compacted"
     key_parts = [text.normalised, "\x1f".join(operation.default_graphs), "\x1f".join(operation.named_graphs),
                  media_type, profile, pub.version, str(s.max_result_rows), s.base]
+    if media_type == HTML:  # the page's own words are in the language chosen
+        key_parts.append(chosen_language())
     tag = hashlib.sha256("\x1e".join(key_parts).encode()).hexdigest()[:32]
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
     cacheable = request.method in ("GET", "HEAD") and not text.volatile
     if cacheable and request.if_none_match.contains_weak(tag):
-        return _finish(current_app.response_class(status=304), etag, pub, {})
+        return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     cache = pub.memo("sparql-result-cache", query_limits.ResultCache)
     cached = None if text.volatile else cache.get(cache_key)
@@ -264,8 +266,10 @@ def _is_light(text, pub, limit: int) -> bool:
         text.tokens, text.prefixes, pub.store, fanout, limit), len(text.normalised)))[0]
 
 
-def _finish(response, etag, pub, meta):
-    response.headers["Vary"] = "Accept, Accept-Language" if response.mimetype == HTML else "Accept"
+def _finish(response, etag, pub, meta, html: bool | None = None):
+    """`html`: whether the answer is a page (a 304 says so here: it has no Content-Type)."""
+    html = response.mimetype == HTML if html is None else html
+    response.headers["Vary"] = "Accept, Accept-Language" if html else "Accept"
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
     response.headers["X-Release"] = pub.version  # which release answered: for reproducible research
     if etag:
@@ -298,7 +302,7 @@ def _no_query(format_param):
     tag = "sd-" + hashlib.sha256(f"{pub.version}{host}{media_type}".encode()).hexdigest()[:24]
     etag = f'W/"{tag}"'
     if request.if_none_match.contains_weak(tag):
-        return _finish(current_app.response_class(status=304), etag, pub, {})
+        return _finish(current_app.response_class(status=304), etag, pub, {}, html=False)
     response = current_app.response_class(body, status=200)
     response.headers["Content-Type"] = content_type(media_type)
     response_cache.keep()

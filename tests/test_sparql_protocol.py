@@ -337,6 +337,7 @@ def test_etag_and_304_on_a_repeated_get(server):
     assert first.headers["Vary"] == "Accept"
     second = requests.get(url, params={"query": SELECT}, headers={"If-None-Match": etag})
     assert second.status_code == 304 and second.headers["ETag"] == etag and not second.content
+    assert second.headers["Vary"] == first.headers["Vary"]  # RFC 9110 §15.4.5
     # the same query written differently (comments, spacing) has the same ETag
     reformatted = "# a comment\n" + SELECT.replace("\n", "\n\n   ")
     assert requests.get(url, params={"query": reformatted}).headers["ETag"] == etag
@@ -363,6 +364,20 @@ def test_now_rand_and_uuids_are_new_at_every_request(server, method):
         answers.append(row)
     assert len({row["id"]["value"] for row in answers}) == 6
     assert len({row["r"]["value"] for row in answers}) == 6
+
+
+def test_a_results_page_in_another_language_is_another_representation(server):
+    url = server.url + "/sparql"
+    pages = {lang: requests.get(url, params={"query": SELECT}, headers={"Accept": "text/html", "Accept-Language": lang})
+             for lang in ("ar", "en")}
+    assert {lang: f'lang="{lang}"' in page.text for lang, page in pages.items()} == {"ar": True, "en": True}
+    assert pages["ar"].headers["ETag"] != pages["en"].headers["ETag"]
+    again = requests.get(url, params={"query": SELECT},
+                         headers={"Accept": "text/html", "Accept-Language": "en", "If-None-Match": pages["ar"].headers["ETag"]})
+    assert again.status_code == 200 and 'lang="en"' in again.text
+    same = requests.get(url, params={"query": SELECT},
+                        headers={"Accept": "text/html", "Accept-Language": "ar", "If-None-Match": pages["ar"].headers["ETag"]})
+    assert same.status_code == 304 and same.headers["Vary"] == pages["ar"].headers["Vary"] == "Accept, Accept-Language"
 
 
 def test_cors_preflight_for_a_direct_post(server):
