@@ -297,12 +297,19 @@ COMPACT_MAX_TRIPLES = 2000
 
 def write_jsonld(triples: list, base: str, profile: str) -> bytes:
     """JSON-LD as every RDF document of the site: compacted with the published context
-    ({base}context.jsonld) by default, expanded when the client asks for that profile."""
+    ({base}context.jsonld) by default, expanded when the client asks for that profile, or
+    when the graph cannot be compacted with our context (an IRI such as <schema:x>, whose
+    scheme is one of its prefixes: JSON-LD 1.1 refuses to compact it, IRI confused with prefix)."""
+    from pyld.jsonld import JsonLdError
+
     from . import jsonld
     form = jsonld.expanded(triples)
     if profile != "expanded" and len(triples) <= COMPACT_MAX_TRIPLES:
         loader = _loaders.get(base) or _loaders.setdefault(base, jsonld.Loader(base))
-        form = jsonld.compacted(form, loader)
+        try:
+            form = jsonld.compacted(form, loader)
+        except JsonLdError:
+            pass  # the expanded form is the same graph
     return (json.dumps(form, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 

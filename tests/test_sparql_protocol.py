@@ -176,6 +176,16 @@ def test_large_jsonld_graphs_are_sent_expanded(server, built):
     assert isomorphic(graph, reference_graph(built, query))
 
 
+def test_a_graph_our_context_cannot_compact_is_sent_expanded(server, built):
+    """<organization:escwa> is an absolute IRI whose scheme is one of the context's prefixes:
+    JSON-LD 1.1 compaction refuses it, and the endpoint answered 400 with pyld's internals."""
+    query = "CONSTRUCT { <http://a> <http://b> <organization:escwa> . <http://a> <http://c> <schema:x> } WHERE {}"
+    response = requests.get(server.url + "/sparql", params={"query": query}, headers={"Accept": "application/ld+json"})
+    assert response.status_code == 200, response.text[:300]
+    assert isinstance(response.json(), list)  # expanded
+    assert isomorphic(parse_graph(response.content, "application/ld+json"), reference_graph(built, query))
+
+
 def test_406_lists_the_types_that_can_serve_the_query_form(server):
     response = requests.get(server.url + "/sparql", params={"query": SELECT}, headers={"Accept": "text/turtle"})
     assert response.status_code == 406
