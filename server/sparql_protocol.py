@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
 
 from .lru import LRU
 
@@ -174,15 +175,20 @@ def operation_from(request: Request) -> Operation:
     if request.method in ("GET", "HEAD"):
         query_string = request.query_string
         if len(query_string) <= GET_KEPT_MAX_BYTES:  # a refused one raises, and is not kept
-            return _get_operations.get(query_string, lambda: _get_operation(request.args))
-        return _get_operation(request.args)
+            return _get_operations.get(query_string, lambda: _get_operation(request.args, query_string))
+        return _get_operation(request.args, query_string)
     _read_chunked_body(request)
     args = request.args
     mimetype = request.mimetype
     if mimetype == UPDATE_TYPE:
         raise read_only_refusal()
     if mimetype == FORM_TYPE:
-        form = request.form  # may raise 413 (MAX_CONTENT_LENGTH)
+        charset = request.mimetype_params.get("charset", "utf-8")
+        if charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            raise ProtocolError(415, "Unsupported charset",
+                                f"A form-encoded body is UTF-8 (the URL-encoded format), not {charset!r}.")
+        _check_utf8(request.get_data(), "form-encoded body")  # may raise 413 (MAX_CONTENT_LENGTH)
+        form = request.form
         if "update" in form or "update" in args:
             raise read_only_refusal()
         queries = form.getlist("query") + args.getlist("query")
@@ -239,7 +245,8 @@ GET_KEPT = 256
 _get_operations = LRU(GET_KEPT)
 
 
-def _get_operation(args) -> Operation:
+def _get_operation(args, query_string: bytes) -> Operation:
+    _check_utf8(query_string, "query string")
     if "update" in args:
         raise read_only_refusal()
     queries = args.getlist("query")
@@ -247,6 +254,18 @@ def _get_operation(args) -> Operation:
         raise ProtocolError(400, "More than one query", "The request carries the `query` parameter more than once; send exactly one query.")
     return Operation(queries[0] if queries else None, tuple(args.getlist("default-graph-uri")),
                      tuple(args.getlist("named-graph-uri")), _one(args, "format"), "get")
+
+
+def _check_utf8(urlencoded: bytes, what: str) -> None:
+    """400 unless the percent-escapes of `urlencoded` decode as UTF-8: werkzeug keeps an escape
+    that does not (`%E9`) as the text "%E9", which silently changes the query."""
+    try:
+        unquote_to_bytes(urlencoded.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProtocolError(400, "Query is not valid text",
+                            f"The {what} is not UTF-8 once its percent-escapes are decoded "
+                            f"({error.reason} at byte {error.start}); percent-encode the UTF-8 bytes of "
+                            "each character (é is %C3%A9).") from None
 
 
 def _one(values, name: str) -> str | None:

@@ -5,7 +5,7 @@ the same query over the release's TriG dump.
 """
 from __future__ import annotations
 
-from urllib.parse import quote_from_bytes
+from urllib.parse import quote, quote_from_bytes
 
 import pytest
 import requests
@@ -184,6 +184,35 @@ def test_a_graph_our_context_cannot_compact_is_sent_expanded(server, built):
     assert response.status_code == 200, response.text[:300]
     assert isinstance(response.json(), list)  # expanded
     assert isomorphic(parse_graph(response.content, "application/ld+json"), reference_graph(built, query))
+
+
+BIND_TEXT = "SELECT ?x WHERE { BIND(\"caf%s\" AS ?x) }"
+
+
+@pytest.mark.parametrize("send", [
+    lambda url, escaped: requests.get(url + "?query=" + escaped, headers={"Accept": "text/csv"}),
+    lambda url, escaped: requests.post(url, data=("query=" + escaped).encode("ascii"), headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Accept": "text/csv"}),
+], ids=["get", "form"])
+def test_percent_escapes_that_are_not_utf8_are_refused_not_kept_as_text(server, send):
+    """`caf%E9` (Latin-1) was evaluated as the five characters "caf%E9"."""
+    url = server.url + "/sparql"
+    good = send(url, quote(BIND_TEXT % "é"))
+    assert good.status_code == 200 and good.text == "x\r\ncafé\r\n"
+    for bad in ("%E9", "%C3%A9%E9", "%ED%A0%80", "%C0%AF"):
+        response = send(url, quote(BIND_TEXT % "", safe="").replace("caf", "caf" + bad))
+        assert response.status_code == 400, (bad, response.text[:200])
+        assert response.json()["title"] == "Query is not valid text"
+
+
+def test_a_form_body_is_utf8_whatever_charset_it_names(server):
+    url = server.url + "/sparql"
+    response = requests.post(url, data=b"query=SELECT%20*%20WHERE%20%7B%7D", headers={
+        "Content-Type": "application/x-www-form-urlencoded; charset=windows-1256"})
+    assert response.status_code == 415 and "UTF-8" in response.json()["detail"]
+    response = requests.post(url, data=b"query=SELECT%20?x%20WHERE%20%7B%20BIND(%22caf\xe9%22%20AS%20?x)%20%7D",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400 and response.json()["title"] == "Query is not valid text"
 
 
 def test_406_lists_the_types_that_can_serve_the_query_form(server):
