@@ -20,14 +20,19 @@ from .release import DUMPS
 blueprint = Blueprint("dumps", __name__)
 
 #: Content-Type per file: the gzip dump is served as the bytes it is (no Content-Encoding, so
-#: the checksum holds for what the client saves); RDF text types carry their charset.
+#: the checksum holds for what the client saves); RDF text types carry their charset, binary
+#: files (the search index) none.
 _GZIP = "application/gzip"
+_TEXT = ("application/n-quads", "application/n-triples", "application/trig", "application/ld+json",
+         "application/rdf+xml")
 
 
 def _content_type(name: str, media_type: str) -> str:
     if name.endswith(".gz"):
         return _GZIP
-    return f"{media_type}; charset=utf-8"
+    if media_type.startswith("text/") or media_type in _TEXT:
+        return f"{media_type}; charset=utf-8"
+    return media_type
 
 
 def sha256sums(manifest: dict) -> str:
@@ -63,9 +68,11 @@ def dump(name: str):
     if described is None:
         return error_response(404, "Not Found", f"No file {name!r} in release {pub.version}; "
                               "the files are listed at /dumps/ and /dumps/SHA256SUMS.")
-    response = send_file(pub.release.file(name), mimetype=_content_type(name, described["media_type"]),
-                         conditional=True, etag=described["sha256"], last_modified=pub.created,
-                         max_age=300, download_name=name)
+    content_type = _content_type(name, described["media_type"])
+    # (a type given, send_file guesses no Content-Encoding: gzip from the .gz)
+    response = send_file(pub.release.file(name), mimetype=content_type, conditional=True,
+                         etag=described["sha256"], last_modified=pub.created, max_age=300, download_name=name)
+    response.headers["Content-Type"] = content_type  # send_file adds a charset to a text type, even a second
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
     response.headers["Link"] = '</dataset>; rel="describedby"'
     # RFC 9530: the digest of the whole file, also on a 206 partial response.
