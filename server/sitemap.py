@@ -2,10 +2,11 @@
 
 The sitemap lists every HTML document: the landing page, ``/dataset``, ``/ontology``,
 ``/sparql`` and ``/doc/{kind}/{slug}`` for every thing under ``{base}id/`` in the store. Each
-page is listed in its seven variants (no ``lang``, then ``?lang=`` for the six UN languages),
-and every variant names all of them as ``xhtml:link rel="alternate" hreflang`` (x-default: the
-URL without ``lang``), as Google's sitemap rules for localised pages ask. ``lastmod`` is the
-release date.
+page but the query page is listed in its seven variants (no ``lang``, then ``?lang=`` for the
+six UN languages), and every variant names all of them as ``xhtml:link rel="alternate"
+hreflang`` (x-default: the URL without ``lang``), as Google's sitemap rules for localised pages
+ask. The query page is listed once: robots.txt keeps crawlers off ``/sparql?`` (queries), and a
+URL both listed and disallowed is an error in a search console. ``lastmod`` is the release date.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from .i18n import LANGUAGES
 blueprint = Blueprint("sitemap", __name__)
 
 STATIC_PAGES = ("", "dataset", "ontology", "sparql")
+#: pages listed without language variants (robots.txt disallows their query strings)
+SINGLE_PAGES = ("sparql",)
 
 
 def page_paths(pub) -> list[str]:
@@ -41,9 +44,10 @@ def render_sitemap(host: str, paths: list[str], lastmod: str) -> str:
            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
            'xmlns:xhtml="http://www.w3.org/1999/xhtml">']
     for path in paths:
-        variants = _variants(host + "/" + path)
-        links = "".join(f'\n    <xhtml:link rel="alternate" hreflang="{lang}" href={quoteattr(href)}/>'
-                        for lang, href in variants)
+        single = path in SINGLE_PAGES
+        variants = [("", host + "/" + path)] if single else _variants(host + "/" + path)
+        links = "" if single else "".join(
+            f'\n    <xhtml:link rel="alternate" hreflang="{lang}" href={quoteattr(href)}/>' for lang, href in variants)
         for _, url in variants:
             out.append(f"  <url>\n    <loc>{escape(url)}</loc>\n    <lastmod>{lastmod}</lastmod>{links}\n  </url>")
     out.append("</urlset>\n")

@@ -29,7 +29,7 @@ def test_sitemap_lists_every_html_document(sitemap, server, settings, built):
     locs = [url.findtext("s:loc", namespaces=NS) for url in sitemap.findall("s:url", NS)]
     assert all(loc.startswith(server.url + "/") for loc in locs)
     assert {urlsplit(loc).path for loc in locs} == expected
-    assert len(locs) == len(set(locs)) == 7 * len(expected)
+    assert len(locs) == len(set(locs)) == 7 * (len(expected) - 1) + 1  # the query page once
 
 
 def test_every_entry_names_all_language_variants_and_the_release_date(sitemap, server, built):
@@ -38,6 +38,9 @@ def test_every_entry_names_all_language_variants_and_the_release_date(sitemap, s
         assert url.findtext("s:lastmod", namespaces=NS) == built.manifest["created"]
         links = {link.get("hreflang"): link.get("href") for link in url.findall("x:link", NS)}
         assert all(link.get("rel") == "alternate" for link in url.findall("x:link", NS))
+        if urlsplit(loc).path == "/sparql":  # in Arabic and English only, and its query strings disallowed
+            assert loc == server.url + "/sparql" and not links
+            continue
         plain = loc.split("?")[0]
         assert links == {"x-default": plain, **{lang: f"{plain}?lang={lang}" for lang in LANGUAGES}}
         assert loc in links.values()
@@ -75,3 +78,18 @@ def test_robots_txt_points_to_the_sitemap(server):
     lines = response.text.splitlines()
     assert f"Sitemap: {server.url}/sitemap.xml" in lines
     assert "User-agent: *" in lines
+
+
+def test_no_url_in_the_sitemap_is_disallowed_by_robots_txt(sitemap, server):
+    """RFC 9309 §2.2.2: the longest matching rule wins (Python's robotparser takes the first).
+    The query page's ?lang= variants were listed and disallowed (by "Disallow: /sparql?")."""
+    rules = []
+    for line in server.get("/robots.txt").text.splitlines():
+        field, _, value = line.partition(":")
+        if field.strip().lower() in ("allow", "disallow") and value.strip():
+            rules.append((len(value.strip()), field.strip().lower() == "allow", value.strip()))
+    for url in sitemap.findall("s:url", NS):
+        parts = urlsplit(url.findtext("s:loc", namespaces=NS))
+        target = parts.path + ("?" + parts.query if parts.query else "")
+        matching = sorted((length, allow) for length, allow, prefix in rules if target.startswith(prefix))
+        assert not matching or matching[-1][1], target
