@@ -454,11 +454,10 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
         sections = []
         main = page.node(root)
     title = main["title"] if main else page.compact(document.iri)
-    if target.kind == "ontology" and main:
-        title = main["title"]
-    elif target.kind == "shapes":
-        title = {"ar": "أشكال SHACL", "en": "SHACL shapes", "fr": "Formes SHACL", "es": "Formas SHACL",
-                 "ru": "Формы SHACL", "zh": "SHACL 形状"}[lang]
+    title_lang = main["title_lang"] if main else None
+    if target.kind == "shapes":  # the page's own words, in its language
+        title, title_lang = {"ar": "أشكال SHACL", "en": "SHACL shapes", "fr": "Formes SHACL", "es": "Formas SHACL",
+                             "ru": "Формы SHACL", "zh": "SHACL 形状"}[lang], lang
     data = structured_data(page, root) if target.kind == "thing" else None
     if target.kind == "graph":
         query = f"SELECT ?s ?p ?o WHERE {{ GRAPH <{document.iri}> {{ ?s ?p ?o }} }} LIMIT 1000"
@@ -471,7 +470,7 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
     base = page.base
     return render_template(
         "resource.html", lang=lang, dir=i18n.direction(lang), page=page, main=main, sections=sections,
-        title=title, title_lang=main["title_lang"] if main else None,
+        title=title, title_lang=title_lang,
         iri=document.iri, target=target, incoming=page.incoming() if target.kind in ("thing", "graph") else [],
         description=page.description(root) or title,
         languages=[{"code": c, "name": i18n.NATIVE_NAMES[c], "dir": i18n.direction(c)} for c in i18n.LANGUAGES],

@@ -148,6 +148,15 @@ def test_ontology_page_documents_every_term_in_the_language(server):
     assert "Réunion de groupe d'experts" in " ".join(page.text_by_tag.get("h3", []))
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_shapes_page_heading_is_marked_in_the_pages_language(server, lang):
+    """The heading is the page's own words in its language; it was marked lang="ar" dir="rtl"
+    (the language of the shapes graph's label) on the French, Spanish, Russian and Chinese pages."""
+    _, page = _page(server, f"/shapes?lang={lang}")
+    (heading,) = page.find("h1")
+    assert (heading["lang"], heading["dir"]) == (lang, "rtl" if lang == "ar" else "ltr")
+
+
 def test_headings_do_not_skip_levels(server):
     import re
     for path in (f"/doc/{MEETING}?lang=en", "/doc/organization/escwa?lang=ar", "/ontology?lang=en"):
