@@ -10,6 +10,7 @@ release's index (server/search_index.py); the same search is a SPARQL service
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from markupsafe import Markup
 
 from . import html_pages, i18n, search_index, search_service
 from .app import publication
@@ -144,12 +145,19 @@ def _parts(hits: list[search_index.Hit], labels: dict) -> dict[str, tuple[list[s
     return found
 
 
+def _heading(words: dict, text: str, found: int) -> Markup:
+    """"{n} results for “{q}”", the query isolated (<bdi>): its own direction must not reorder
+    the sentence around it (an English query on an Arabic page, `(2019-2022)!`)."""
+    query = Markup("<bdi>%s</bdi>") % text
+    return Markup(words["found"]).format(n=found, q=query) if found else Markup(words["none"]).format(q=query)
+
+
 def _page(lang: str, text: str, asked: dict, results: list, more: bool, status: int, error: str | None = None):
     words = WORDS[lang]
     body = render_template(
         "search.html", lang=lang, dir=i18n.direction(lang), ui=html_pages.UI[lang], explicit=True, words=words,
         q=text, only=asked.get("in"), limit=asked.get("limit", PAGE_SIZE), results=results, more=more, error=error,
-        heading=words["found"].format(n=len(results), q=text) if results else words["none"].format(q=text),
+        heading=_heading(words, text, len(results)),
         more_text=words["more"].format(n=len(results)),
         languages=[{"code": c, "name": i18n.NATIVE_NAMES[c], "dir": i18n.direction(c)} for c in i18n.LANGUAGES],
         dir_of=lambda code: i18n.direction(code.split("-")[0]) if code else "auto")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from html.parser import HTMLParser
 from urllib.parse import quote
 
 import pyoxigraph as ox
@@ -251,6 +252,39 @@ def test_every_page_header_has_a_search_box_in_its_language(server, meeting, lan
         assert 'role="search"' in header and 'action="/search"' in header, page
         assert f'aria-label="{WORDS[lang]["label"]}"' in header and WORDS[lang]["button"] in header, page
         assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}"' in text, page
+
+
+class _Heading(HTMLParser):
+    """The elements inside <h2 id="results">, and the text of its <bdi>."""
+    def __init__(self):
+        super().__init__()
+        self.inside, self.in_bdi, self.tags, self.bdi = False, False, [], ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h2" and ("id", "results") in attrs:
+            self.inside = True
+        elif self.inside:
+            self.tags.append(tag)
+            self.in_bdi = tag == "bdi"
+
+    def handle_endtag(self, tag):
+        self.inside = self.inside and tag != "h2"
+        self.in_bdi = self.in_bdi and tag != "bdi"
+
+    def handle_data(self, data):
+        if self.in_bdi:
+            self.bdi += data
+
+
+@pytest.mark.parametrize("lang, text", [("ar", "urban agenda (2019-2022)!"), ("en", "الخطة الحضرية (2019-2022)!"),
+                                        ("en", "<b>commission</b>"), ("ar", "zzqqxx </bdi><i>")])
+def test_the_query_is_isolated_in_the_results_heading(server, lang, text):
+    """The query's own direction must not reorder the sentence around it: an English query on
+    an Arabic page rendered as «!urban agenda (2019-2022)»."""
+    page = server.get("/search", params={"q": text, "lang": lang}, headers={"Accept": "text/html"})
+    heading = _Heading()
+    heading.feed(page.text)
+    assert heading.tags == ["bdi"] and heading.bdi == text
 
 
 def test_search_page_in_arabic_in_a_browser(server, browser, meeting):
