@@ -23,6 +23,8 @@ blueprint = Blueprint("dumps", __name__)
 #: the checksum holds for what the client saves); RDF text types carry their charset, binary
 #: files (the search index) none.
 _GZIP = "application/gzip"
+#: what a harvester in a browser reads of a download (a resumed one included)
+EXPOSED = "ETag, Last-Modified, Link, Content-Range, Accept-Ranges, Repr-Digest, X-Release"
 _TEXT = ("application/n-quads", "application/n-triples", "application/trig", "application/ld+json",
          "application/rdf+xml")
 
@@ -78,6 +80,7 @@ def dump(name: str):
     # RFC 9530: the digest of the whole file, also on a 206 partial response.
     response.headers["Repr-Digest"] = "sha-256=:" + _b64(described["sha256"]) + ":"
     response.headers["X-Release"] = pub.version
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
     return response
 
 

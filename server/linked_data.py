@@ -41,7 +41,7 @@ CACHE_CONTROL = "public, max-age=300, s-maxage=3600, stale-while-revalidate=8640
 THING_PATH = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*/[a-z0-9]+(?:-[a-z0-9]+)*")
 GRAPH_PATH = re.compile(r"graph(?:/[a-z0-9]+(?:-[a-z0-9]+)*)+")
 EXTENSION = re.compile(r"(.+)\.(" + "|".join(f.name for f in FORMATS) + r")")
-ALLOWED_REQUEST_HEADERS = "Accept, Accept-Language, If-None-Match, If-Modified-Since, Cache-Control"
+ALLOWED_REQUEST_HEADERS = "Accept, Accept-Language, If-None-Match, If-Modified-Since, Cache-Control, Range, If-Range"
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ class Target:
 
 # --- routes -------------------------------------------------------------------------------
 
-@blueprint.before_request
+@blueprint.before_app_request
 def _preflight():
-    if request.method == "OPTIONS":
+    """The CORS preflight of every read, on any page of the site (the SPARQL endpoint answers
+    its own, which allows POST)."""
+    if request.method == "OPTIONS" and request.url_rule is not None and request.endpoint != "sparql.endpoint":
         response = current_app.response_class(status=204)
         response.headers["Allow"] = "GET, HEAD, OPTIONS"
         response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"

@@ -186,3 +186,21 @@ def test_a_harvester_never_sees_a_half_written_file_while_a_build_runs(tmp_path)
     finally:
         stop.set()
         live.stop()
+
+
+@pytest.mark.parametrize("path", ["/dataset", "/dumps/dataset.trig", "/dumps/", "/sitemap.xml", "/"])
+def test_a_browser_may_harvest_and_resume_a_download_across_origins(server, path):
+    """The CORS preflight of a revalidating or resuming GET: /doc/ answered it, the catalogue,
+    the dumps and the sitemap answered 200 without Access-Control-Allow-Headers."""
+    preflight = requests.options(server.url + path, headers={
+        "Origin": "https://portal.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match, range"})
+    assert preflight.status_code == 204, path
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"if-none-match", "range"} <= allowed and "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    if path.startswith("/dumps/dataset"):
+        part = server.get(path, headers={"Range": "bytes=0-9", "Origin": "https://portal.example"})
+        assert part.status_code == 206
+        exposed = {h.strip() for h in part.headers["Access-Control-Expose-Headers"].split(",")}
+        assert {"Content-Range", "Repr-Digest", "ETag"} <= exposed
