@@ -212,6 +212,7 @@ def operation_from(request: Request) -> Operation:
             raise ProtocolError(415, "Unsupported charset", f"The charset {charset!r} is unknown; send the query in UTF-8.") from None
         except UnicodeDecodeError as error:
             raise ProtocolError(400, "Query is not valid text", f"The body is not valid {charset}: {error.reason} at byte {error.start}.") from None
+        text = text.removeprefix("\ufeff")  # a byte-order mark, as editors on Windows save .rq files
         if not text.strip():
             raise ProtocolError(400, "No query", "The application/sparql-query body is empty.")
         return Operation(text, tuple(args.getlist("default-graph-uri")), tuple(args.getlist("named-graph-uri")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +129,8 @@ def test_row_cap_is_explicit_never_silent(limited):
     data = response.json()
     assert len(data["results"]["bindings"]) == 5
     assert data["head"]["link"] == [limited.url + "/sparql#result-row-limit"]
+    described = requests.get(limited.url + "/sparql?lang=en", headers={"Accept": "text/html"}).text  # where it leads
+    assert re.search(r'<p [^>]*id="result-row-limit"[^>]*>[^<]*\b5\b', described)
     response = requests.get(url, params={"query": query, "format": "xml"})
     assert response.headers["X-Result-Truncated"] == "true"
     assert b'<link href="' in response.content

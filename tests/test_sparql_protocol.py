@@ -205,6 +205,12 @@ def test_percent_escapes_that_are_not_utf8_are_refused_not_kept_as_text(server, 
         assert response.json()["title"] == "Query is not valid text"
 
 
+def test_a_query_file_saved_with_a_byte_order_mark_is_read(server):
+    response = requests.post(server.url + "/sparql", data="\ufeffASK { ?s ?p ?o }".encode("utf-8"),
+                             headers={"Content-Type": "application/sparql-query", "Accept": "application/sparql-results+json"})
+    assert response.status_code == 200 and response.json()["boolean"] is True
+
+
 def test_a_form_body_is_utf8_whatever_charset_it_names(server):
     url = server.url + "/sparql"
     response = requests.post(url, data=b"query=SELECT%20*%20WHERE%20%7B%7D", headers={
