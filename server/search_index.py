@@ -9,8 +9,8 @@ below. One row per distinct (subject, property, literal).
 
 How it matches: text is normalised (``normalise``: case folded, Latin and other diacritics and
 Arabic harakat removed, tatweel dropped, alef forms / alef maqsura / teh marbuta unified,
-digits made ASCII, punctuation made space) before it is indexed and before a query is looked
-up. SQLite FTS5's trigram tokenizer then finds any substring of three characters or more, in
+œ and æ written oe and ae, digits made ASCII, punctuation and symbols made space) before it is
+indexed and before a query is looked up. SQLite FTS5's trigram tokenizer then finds any substring of three characters or more, in
 any script (Arabic, Cyrillic, Chinese without spaces alike); one- and two-character Chinese
 (CJK) terms are found in a second column holding the CJK unigrams and bigrams of the text. The
 terms of a query (split at spaces) must all occur in the same literal; a language filter is a
@@ -68,6 +68,7 @@ _SPECIAL = {
     "\u06A9": "\u0643",   # ک keheh → ك
     "\u0640": "",         # ـ tatweel
     "\u0451": "\u0435", "\u0401": "\u0435",   # ё Ё → е
+    "\u0153": "oe", "\u0152": "oe", "\u00E6": "ae", "\u00C6": "ae",   # œ Œ æ Æ (NFKD keeps them): œuvre = oeuvre
 }
 
 
@@ -85,7 +86,7 @@ def _fold(char: str) -> str:
     category = unicodedata.category(char)
     if category == "Nd":
         return str(unicodedata.digit(char, 0))
-    if category[0] in "PZ" or category == "Cc":
+    if category[0] in "PSZ" or category == "Cc":   # punctuation, symbols (^ + < $ |), spaces
         return " "
     if category in ("Cf", "Mn", "Me"):   # bidi and zero-width marks; harakat and accents alone
         return ""

@@ -139,6 +139,18 @@ def test_accents_and_case_do_not_matter_in_french(server, store):
     assert things(search(server, _strip_accents(label).upper())) >= {subject}
 
 
+def test_a_ligature_is_found_written_out_and_symbols_separate_words(server, store):
+    """« mise en œuvre » was found only with the ligature typed; `^urban`, `<urban>` or
+    `urban|agenda` found nothing, the symbol kept inside the word."""
+    with_ligature = _expected(store, "fr", "mise en œuvre")
+    assert with_ligature and things(search(server, "mise en oeuvre", **{"in": "fr"})) == with_ligature
+    assert things(search(server, "MISE EN ŒUVRE", **{"in": "fr"})) == with_ligature
+    plain = things(search(server, "urban agenda"))
+    assert plain
+    for odd in ("^urban agenda", "<urban> agenda", "urban|agenda", "+urban $agenda", "urban=agenda~"):
+        assert things(search(server, odd)) == plain, odd
+
+
 # --- SPARQL: the search service -------------------------------------------------------------
 
 def sparql(server, query: str) -> list[dict]:
