@@ -318,7 +318,8 @@ def _page(template: str, pub: Publication, tag: str, **extra) -> Response:
     here = host + request.path
     body = render_template(template, lang=lang, dir=direction(lang), t=messages(lang), v=view(pub, lang),
                            languages=[(code, NATIVE_NAMES[code]) for code in LANGUAGES], rtl=lang in RTL,
-                           here=here, canonical=here if negotiated else f"{here}?lang={lang}", **extra)
+                           here=here, canonical=here if negotiated else f"{here}?lang={lang}",
+                           explicit=not negotiated, **extra)
     response = Response(body, mimetype="text/html")
     response.content_language = lang
     return _vary(_conditional(response, pub, f"{tag}-{lang}{'-negotiated' if negotiated else ''}"), html=True,

@@ -114,7 +114,7 @@ def test_meetings_and_commissions_are_listed_in_the_chosen_language_linking_to_i
         _, parsed = page(server, lang)
         links = {a["href"]: text for a, text in parsed.links}
         for iri, names in {**commissions, **meetings}.items():
-            href = "/" + iri[len(base):]
+            href = "/" + iri[len(base):] + f"?lang={lang}"  # the language chosen is kept
             assert href in links, (lang, href)
             wanted = names.get(lang) or names.get("ar") or names.get("en")
             assert html.unescape(links[href]) == wanted, (lang, href)
@@ -125,7 +125,7 @@ def test_page_points_to_sparql_description_and_dumps_in_the_chosen_language(serv
         strings = json.loads((MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
         response, parsed = page(server, lang)
         hrefs = {a["href"] for a, _ in parsed.links}
-        assert {"/sparql", "/dataset", "/dumps/dataset.nq.gz", "/dumps/SHA256SUMS"} <= hrefs
+        assert {"/sparql", f"/dataset?lang={lang}", "/dumps/dataset.nq.gz", "/dumps/SHA256SUMS"} <= hrefs
         assert {f"/?lang={code}" for code in LANGUAGES} <= hrefs, "language switcher"
         texts = {text for _, text in parsed.links}
         assert strings["sparql"] in texts and strings["description"] in texts
@@ -169,6 +169,24 @@ def test_every_page_has_the_sites_header_and_footer_in_its_own_language(server):
     assert set(by_language) == set(LANGUAGES)
     assert all(len(variants) == 1 for variants in by_language.values()), by_language
     assert len({variants.pop() for variants in by_language.values()}) == len(LANGUAGES)
+
+
+def _page_links(text: str) -> list[str]:
+    """The links to the site's HTML pages (not the language switcher's, nor files or /sparql)."""
+    parser = Links()
+    parser.feed(text)
+    pages = re.compile(r"/(\?.*)?$|/(id|doc)/[^.?]+(\?.*)?$|/(dataset|ontology|shapes)(\?.*)?$")
+    return [attrs["href"] for attrs, _ in parser.links if "hreflang" not in attrs and pages.match(attrs.get("href", ""))]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_a_language_chosen_with_lang_is_kept_by_the_links(server, lang):
+    """On /?lang=en the meetings, commissions, header and footer links led to pages in the
+    language of Accept-Language (Arabic by default) instead of English."""
+    chosen = _page_links(server.get(f"/?lang={lang}", headers={"Accept": "text/html"}).text)
+    assert len(chosen) >= 10 and all(href.endswith(f"?lang={lang}") for href in chosen), chosen
+    negotiated = _page_links(server.get("/", headers={"Accept": "text/html", "Accept-Language": lang}).text)
+    assert len(negotiated) == len(chosen) and not any("lang=" in href for href in negotiated), negotiated
 
 
 def test_language_negotiation_and_revalidation(server):
@@ -244,7 +262,7 @@ def test_a_portal_of_many_meetings_lists_the_most_recent_and_says_how_many(tmp_p
         assert response.status_code == 200
         parser = Links()
         parser.feed(response.get_data(as_text=True))
-        listed = [a["href"] for a, _ in parser.links if a.get("href", "").startswith("/id/meeting/")]
+        listed = [a["href"].split("?")[0] for a, _ in parser.links if a.get("href", "").startswith("/id/meeting/")]
         dates = [starts[settings.base + href[1:]] for href in listed]
         assert len(listed) == LANDING_MEETINGS == len(set(listed))
         assert dates == sorted(dates, reverse=True)  # newest first
