@@ -216,9 +216,13 @@ def _xml_term(term) -> str:
 
 
 def _xml_text(text: str) -> str:
-    # XML 1.0 cannot carry most C0 controls even escaped; they cannot occur in RDF literals
-    # from our data, but a query can BIND them: write them as the replacement character
-    return escape(re.sub(r"[\x00-\x08\x0B\x0C\x0E-\x1F]", "\uFFFD", text))
+    # XML 1.0 cannot carry most C0 controls, U+FFFE and U+FFFF even escaped; they cannot occur
+    # in RDF literals from our data, but a query can BIND them: write them as the replacement
+    # character
+    return escape(_NOT_XML.sub("\uFFFD", text))
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]")
 
 
 def _xml(variables, rows, link) -> bytes:

@@ -5,6 +5,7 @@ the same query over the release's TriG dump.
 """
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from urllib.parse import quote, quote_from_bytes
 
 import pytest
@@ -219,6 +220,16 @@ def test_a_form_body_is_utf8_whatever_charset_it_names(server):
     response = requests.post(url, data=b"query=SELECT%20?x%20WHERE%20%7B%20BIND(%22caf\xe9%22%20AS%20?x)%20%7D",
                              headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 400 and response.json()["title"] == "Query is not valid text"
+
+
+def test_xml_results_stay_well_formed_whatever_a_query_binds(server):
+    """XML 1.0 has no U+FFFF, U+FFFE or C0 controls, even escaped: a query binding them got a
+    200 that no XML parser reads. They are written as U+FFFD."""
+    query = 'SELECT ?x WHERE { BIND("a\\uFFFFb\\uFFFEc\\u0001d" AS ?x) }'
+    response = requests.get(server.url + "/sparql", params={"query": query, "format": "xml"})
+    assert response.status_code == 200
+    literal = ET.fromstring(response.content).find(".//{http://www.w3.org/2005/sparql-results#}literal")
+    assert literal.text == "a\ufffdb\ufffdc\ufffdd"
 
 
 def test_406_lists_the_types_that_can_serve_the_query_form(server):
