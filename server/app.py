@@ -147,7 +147,7 @@ def error_response(status: int, title: str, detail: str, **extra):
 
 def _http_error(error: HTTPException):
     response = error_response(error.code or 500, error.name, error.description or error.name)
-    for header in ("Allow", "Retry-After"):
+    for header in ("Allow", "Retry-After", "Content-Range"):  # (416: the length, RFC 9110 §15.5.17)
         if error.get_response().headers.get(header):
             response.headers[header] = error.get_response().headers[header]
     return response

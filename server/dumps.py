@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import Blueprint, Response, request, send_file
+from werkzeug.http import parse_range_header
 
 from .app import error_response, publication
 from .release import DUMPS
@@ -70,6 +71,7 @@ def dump(name: str):
     if described is None:
         return error_response(404, "Not Found", f"No file {name!r} in release {pub.version}; "
                               "the files are listed at /dumps/ and /dumps/SHA256SUMS.")
+    _ignore_unservable_range(request.environ)
     content_type = _content_type(name, described["media_type"])
     # (a type given, send_file guesses no Content-Encoding: gzip from the .gz)
     response = send_file(pub.release.file(name), mimetype=content_type, conditional=True,
@@ -82,6 +84,16 @@ def dump(name: str):
     response.headers["X-Release"] = pub.version
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
     return response
+
+
+def _ignore_unservable_range(environ: dict) -> None:
+    """RFC 9110 §14.2: a Range in another unit than bytes, or of several ranges (no multipart
+    answers here), is ignored and the whole file sent; werkzeug answered 416 to both."""
+    if "HTTP_RANGE" not in environ:
+        return
+    asked = parse_range_header(environ["HTTP_RANGE"])
+    if asked is None or asked.units != "bytes" or len(asked.ranges) != 1:
+        del environ["HTTP_RANGE"]
 
 
 def _b64(hex_digest: str) -> str:

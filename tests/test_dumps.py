@@ -111,6 +111,12 @@ def test_conditional_get_answers_304_and_range_206(server, built):
     assert stale.status_code == 200 and stale.content == whole
     beyond = server.get("/dumps/dataset.trig", headers={"Range": f"bytes={len(whole) + 10}-"})
     assert beyond.status_code == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(whole)}"  # RFC 9110 §15.5.17: the length
+    # RFC 9110 §14.2: a range unit it does not know, or ranges it will not send (several: no
+    # multipart answers), the server ignores: the whole file, not 416
+    for ignored in ("items=0-5", "bytes=0-0,5-6", "bytes=abc"):
+        response = server.get("/dumps/dataset.trig", headers={"Range": ignored})
+        assert response.status_code == 200 and response.content == whole, ignored
 
 
 @pytest.mark.parametrize("path", [
