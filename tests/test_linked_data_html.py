@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html.parser import HTMLParser
 
 import pytest
 
@@ -155,6 +156,47 @@ def test_the_shapes_page_heading_is_marked_in_the_pages_language(server, lang):
     _, page = _page(server, f"/shapes?lang={lang}")
     (heading,) = page.find("h1")
     assert (heading["lang"], heading["dir"]) == (lang, "rtl" if lang == "ar" else "ltr")
+
+
+class _PropertyNames(HTMLParser):
+    """The property names (<dt>) of each list of one thing's statements (<dl class="props">)."""
+    def __init__(self):
+        super().__init__()
+        self.open: list[list[str]] = []
+        self.lists: list[list[str]] = []
+        self.in_dt = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "dl":
+            self.open.append([])
+        elif tag == "dt" and self.open:
+            self.in_dt = True
+            self.open[-1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "dl" and self.open:
+            self.lists.append(self.open.pop())
+        elif tag == "dt":
+            self.in_dt = False
+
+    def handle_data(self, data):
+        if self.in_dt:
+            self.open[-1][-1] += data.strip()
+
+
+def test_no_two_properties_of_a_thing_read_alike(server, built):
+    """The reader tells properties apart by their names: schema:about and dcterms:subject were
+    both "الموضوع" / "Sujet", so every objective listed its topics twice under one name."""
+    store = built.open_store()
+    things = sorted({row["s"].value[len(BASE) + 3:] for row in store.query(
+        f"SELECT DISTINCT ?s {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(STRSTARTS(STR(?s), '{BASE}id/')) }}")})
+    assert len(things) > 20
+    for rest in things:
+        for lang in LANGUAGES:
+            names = _PropertyNames()
+            names.feed(server.get(f"/doc/{rest}?lang={lang}").text)
+            for listed in names.lists:
+                assert len(listed) == len(set(listed)), (rest, lang, sorted(n for n in listed if listed.count(n) > 1))
 
 
 def test_headings_do_not_skip_levels(server):
