@@ -86,9 +86,9 @@ def test_served_files_match_the_manifest_and_sha256sums(server, built):
     types = {name: server.get(f"/dumps/{name}").headers["Content-Type"] for name in listed}
     assert types["dataset.nq.gz"] == "application/gzip"
     assert types["search.sqlite"] == "application/vnd.sqlite3"  # binary: no charset
-    for name, media_type in built.manifest["files"].items():
+    for name, described in built.manifest["files"].items():
         if name.endswith((".ttl", ".trig", ".jsonld")):  # exactly one charset (RFC 6838 §4.3)
-            assert types[name] == media_type["media_type"] + "; charset=utf-8", name
+            assert types[name] == described["media_type"] + "; charset=utf-8", name
     index = server.get("/dumps/").json()
     assert index["version"] == built.version and set(index["files"]) == set(listed)
 
