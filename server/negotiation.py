@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_options_header
@@ -51,9 +52,16 @@ def choose_format(accept: MIMEAccept, formats: tuple[Format, ...] = FORMATS) -> 
     first), or None when it accepts none of them (→ 406). No Accept header means ``*/*``."""
     if not accept:
         return formats[0]
-    by_media_type = {media_type: fmt for fmt in formats for media_type in (fmt.media_type, *fmt.aliases)}
-    chosen = best_match(accept, list(by_media_type))
+    by_media_type = _by_media_type(formats)
+    chosen = best_match(accept, tuple(by_media_type))
     return by_media_type[chosen] if chosen else None
+
+
+@lru_cache(maxsize=8)
+def _by_media_type(formats: tuple[Format, ...]) -> dict[str, Format]:
+    """Each media type a format answers (its own, then its aliases), in the formats' order:
+    the same for every request, so built once."""
+    return {media_type: fmt for fmt in formats for media_type in (fmt.media_type, *fmt.aliases)}
 
 
 def best_match(accept: MIMEAccept, offers: Sequence[str]) -> str | None:
