@@ -22,6 +22,9 @@ class Settings:
     workers: int = 2
     #: SPARQL limits (also stated in the service description).
     query_timeout: float = 5.0
+    #: Seconds a query may wait for a free evaluator before 503 "Server busy" (its evaluation
+    #: then has `query_timeout`). Waiting costs no CPU but holds a request thread.
+    sparql_queue_timeout: float = 15.0
     max_result_rows: int = 10000
     max_request_bytes: int = 1_000_000
     #: (half of the server's evaluators: one client cannot hold them all)

@@ -17,9 +17,11 @@ processes that can be killed at the time limit:
   its pid and answers. When a job ran for half
   its time limit or more, the evaluator takes no other job until the worker has hung up, so a
   worker that kills at the limit always kills the process evaluating *its* query.
-- A worker waits at most `query_timeout` seconds for a free evaluator (ServerBusy), then at most
-  `query_timeout` for the answer: when the time is up it SIGKILLs that evaluator (the work
-  really stops, the CPU is free at once) and answers 503; the supervisor forks a replacement.
+- A worker waits at most `sparql_queue_timeout` seconds for a free evaluator (ServerBusy), then
+  at most `query_timeout` for the answer: when the time is up it SIGKILLs that evaluator (the
+  work really stops, the CPU is free at once) and answers 503; the supervisor forks a
+  replacement. Waiting in line uses no CPU, so the two are separate: a query behind others is
+  answered once they are, and only its own evaluation is timed.
 - An evaluator whose resident memory grew past RECYCLE_RSS_MB ends itself after answering (a
   big sort leaves its heap behind), and is replaced the same way; so does one that grew by
   IDLE_GROWTH_MB and then had no job for `sparql_evaluator_idle_seconds` (a burst of heavy
@@ -83,13 +85,14 @@ class PoolUnavailable(EvaluatorFailed):
 # The worker's side
 # --------------------------------------------------------------------------------------------
 
-def run(job: dict, timeout: float, pool: str | None = None):
+def run(job: dict, timeout: float, pool: str | None = None, queue_timeout: float | None = None):
     """An evaluator's answer to `job` (from the pool whose socket is `pool`, by default the
-    server's); ServerBusy if none was free within `timeout` seconds, QueryTimeout (the evaluator
-    killed) if the evaluation took longer than `timeout`, EvaluatorFailed if the evaluator died
-    (the memory cap) or the pool is gone."""
-    deadline = time.monotonic() + timeout
-    conn = _connect(pool or socket_path(), timeout)
+    server's); ServerBusy if none was free within `queue_timeout` seconds (by default
+    `timeout`), QueryTimeout (the evaluator killed) if the evaluation took longer than
+    `timeout`, EvaluatorFailed if the evaluator died (the memory cap) or the pool is gone."""
+    queue_timeout = timeout if queue_timeout is None else queue_timeout
+    deadline = time.monotonic() + queue_timeout
+    conn = _connect(pool or socket_path(), queue_timeout)
     try:
         # the job goes at once, so that the evaluator never waits for this thread (and the GIL)
         # between taking the connection and starting; its pid arrives when it takes the job

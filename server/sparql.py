@@ -197,8 +197,9 @@ def _answer(operation):
                             time_limit_seconds=s.query_timeout)
         except evaluators.ServerBusy:
             return _problem(503, "Server busy",
-                            "Every query evaluator stayed busy for the whole time limit; try again shortly.",
-                            retry_after=2)
+                            f"Every query evaluator stayed busy for {s.sparql_queue_timeout:g} seconds, the longest "
+                            "a query waits for one here; try again shortly.",
+                            retry_after=2, queue_limit_seconds=s.sparql_queue_timeout)
         except evaluators.PoolUnavailable:
             return _problem(503, "Query evaluators unavailable",
                             "This server's SPARQL evaluator processes are not running; the server starts "
@@ -252,7 +253,7 @@ def _evaluate(job: dict, text, pub, s) -> tuple:
     metrics.sparql_evaluated("evaluator")
     limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
     with limiter.slot(request.remote_addr or "unknown"):
-        return evaluators.run(job, s.query_timeout)
+        return evaluators.run(job, s.query_timeout, queue_timeout=s.sparql_queue_timeout)
 
 
 def _is_light(text, pub, limit: int) -> bool:

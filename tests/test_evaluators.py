@@ -78,7 +78,7 @@ def test_a_query_that_finds_every_evaluator_busy_is_refused_and_withdrawn(built)
         time.sleep(0.5)
         started = time.monotonic()
         with pytest.raises(evaluators.ServerBusy):  # a query that would run for 3 s, were it taken
-            evaluators.run(_job(built, RUNAWAY, 3), 0.5, pool=one.path)
+            evaluators.run(_job(built, RUNAWAY, 3), 3, pool=one.path, queue_timeout=0.5)
         assert time.monotonic() - started < 1.5
         runaway.join()
         assert outcome["runaway"] == "QueryTimeout"

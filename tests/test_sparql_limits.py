@@ -106,6 +106,62 @@ def test_runaway_query_is_stopped_while_a_simple_query_answers_quickly(timed, ru
     assert 1.9 < outcome["seconds"] < 6.0, outcome["seconds"]
 
 
+@pytest.fixture(scope="module")
+def one_evaluator(built, settings):
+    """One evaluator, a 1 s time limit and a 6 s queue; every query goes to the evaluator."""
+    live = _live(settings, None, LODPUB_SPARQL_EVALUATORS=1, LODPUB_QUERY_TIMEOUT=1, LODPUB_SPARQL_QUEUE_TIMEOUT=6,
+                 LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_INLINE_QUERY_MAX_BINDINGS=0,
+                 LODPUB_MAX_CONCURRENT_QUERIES_PER_CLIENT=16)
+    yield live
+    live.stop()
+
+
+def test_a_query_waits_in_line_longer_than_the_time_limit_and_is_answered(one_evaluator):
+    """Waiting for an evaluator is bounded by the queue limit, not by the time limit: behind two
+    runaways (each stopped at 1 s) a simple query waits about 2 s and is answered."""
+    url = one_evaluator.url + "/sparql"
+    assert requests.get(url, params={"query": SIMPLE}, timeout=30).status_code == 200
+    with ThreadPoolExecutor(3) as pool:
+        runaways = []
+        for _ in range(2):
+            runaways.append(pool.submit(requests.post, url, data={"query": RUNAWAY}, timeout=30))
+            time.sleep(0.15)  # in line in this order
+        started = time.monotonic()
+        simple = pool.submit(requests.post, url, data={"query": SIMPLE}, timeout=30).result()
+        waited = time.monotonic() - started
+        assert [r.result().json()["title"] for r in runaways] == ["Query timed out"] * 2
+    assert simple.status_code == 200, simple.text
+    assert simple.json()["boolean"] is True
+    assert 1.3 < waited < 6, waited
+
+
+def test_a_query_that_waits_past_the_queue_limit_is_told_the_server_is_busy(built, settings):
+    """The queue limit may also be shorter than the time limit: behind a runaway that holds the
+    one evaluator for 3 s, a query waits 0.5 s and is told so."""
+    live = _live(settings, None, LODPUB_SPARQL_EVALUATORS=1, LODPUB_QUERY_TIMEOUT=3, LODPUB_SPARQL_QUEUE_TIMEOUT=0.5,
+                 LODPUB_SPARQL_CACHE_BYTES=0, LODPUB_INLINE_QUERY_MAX_BINDINGS=0,
+                 LODPUB_MAX_CONCURRENT_QUERIES_PER_CLIENT=4)
+    try:
+        url = live.url + "/sparql"
+        assert requests.get(url, params={"query": SIMPLE}, timeout=30).status_code == 200
+        with ThreadPoolExecutor(1) as pool:
+            runaway = pool.submit(requests.post, url, data={"query": RUNAWAY}, timeout=30)
+            time.sleep(0.3)
+            started = time.monotonic()
+            busy = requests.post(url, data={"query": SIMPLE}, timeout=30)
+            waited = time.monotonic() - started
+            assert runaway.result().json()["title"] == "Query timed out"
+    finally:
+        live.stop()
+    assert busy.status_code == 503
+    problem = busy.json()
+    assert problem["title"] == "Server busy"
+    assert problem["queue_limit_seconds"] == 0.5
+    assert "0.5 seconds" in problem["detail"]
+    assert busy.headers["Retry-After"] == "2"
+    assert 0.4 < waited < 2.5, waited
+
+
 def test_after_timeouts_the_server_still_answers(timed):
     url = timed.url + "/sparql"
     with ThreadPoolExecutor(4) as pool:
