@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -85,13 +86,16 @@ class PoolUnavailable(EvaluatorFailed):
 # The worker's side
 # --------------------------------------------------------------------------------------------
 
-def run(job: dict, timeout: float, pool: str | None = None, queue_timeout: float | None = None):
+def run(job: dict, timeout: float, pool: str | None = None, queue_timeout: float | None = None,
+        on_taken: Callable[[float], None] | None = None):
     """An evaluator's answer to `job` (from the pool whose socket is `pool`, by default the
     server's); ServerBusy if none was free within `queue_timeout` seconds (by default
     `timeout`), QueryTimeout (the evaluator killed) if the evaluation took longer than
-    `timeout`, EvaluatorFailed if the evaluator died (the memory cap) or the pool is gone."""
+    `timeout`, EvaluatorFailed if the evaluator died (the memory cap) or the pool is gone.
+    `on_taken` is told how many seconds the job waited for an evaluator, once one took it."""
     queue_timeout = timeout if queue_timeout is None else queue_timeout
-    deadline = time.monotonic() + queue_timeout
+    queued = time.monotonic()
+    deadline = queued + queue_timeout
     conn = _connect(pool or socket_path(), queue_timeout)
     try:
         # the job goes at once, so that the evaluator never waits for this thread (and the GIL)
@@ -103,6 +107,8 @@ def run(job: dict, timeout: float, pool: str | None = None, queue_timeout: float
         if not conn.poll(max(0.0, deadline - time.monotonic())):
             raise ServerBusy()  # hanging up withdraws the job (the evaluator sees the EOF)
         pid = conn.recv()
+        if on_taken is not None:
+            on_taken(time.monotonic() - queued)
         if not conn.poll(timeout):
             _kill(pid)
             raise QueryTimeout()

@@ -1,5 +1,5 @@
 """Prometheus metrics at ``/metrics``: requests by route and status, latency, SPARQL time-outs,
-store errors and the release served.
+the SPARQL queue, store errors and the release served.
 
 gunicorn runs several worker processes, each counting its own requests; prometheus_client's
 multiprocess mode adds them up. server/serving.py points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
@@ -35,6 +35,12 @@ SPARQL_TIMEOUTS = Counter("lodpub_sparql_timeouts_total", "SPARQL queries stoppe
 SPARQL_EVALUATIONS = Counter("lodpub_sparql_evaluations_total",
                              "SPARQL queries evaluated (result cache misses), by where: in the worker (a light "
                              "query, server/light_queries.py) or in an evaluator process.", ["where"])
+SPARQL_QUEUE_WAIT = Histogram("lodpub_sparql_queue_wait_seconds",
+                              "Time SPARQL queries waited for a free evaluator process, whether one took them "
+                              "or the queue limit ran out first.",
+                              buckets=(.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30, 60))
+SPARQL_BUSY = Counter("lodpub_sparql_busy_total",
+                      "SPARQL queries answered 503 Server busy: no evaluator was free within the queue limit.")
 STORE_ERRORS = Counter("lodpub_store_errors_total", "Requests answered 503 because the store could not be reached.")
 # livemax: a version counts while a live worker serves it (two during a switch, one after)
 RELEASE = Gauge("lodpub_release_info", "The release served by live workers (1) by version.", ["version"],
@@ -50,6 +56,17 @@ def sparql_timeout() -> None:
 
 def sparql_evaluated(where: str) -> None:
     SPARQL_EVALUATIONS.labels(where).inc()
+
+
+def sparql_waited(seconds: float) -> None:
+    """A query waited `seconds` for an evaluator, which then took it."""
+    SPARQL_QUEUE_WAIT.observe(seconds)
+
+
+def sparql_busy(seconds: float) -> None:
+    """A query waited `seconds` for an evaluator and none took it."""
+    SPARQL_QUEUE_WAIT.observe(seconds)
+    SPARQL_BUSY.inc()
 
 
 def store_error() -> None:

@@ -196,6 +196,7 @@ def _answer(operation):
                             "and was stopped. Narrow it down (a LIMIT, more specific patterns) and try again.",
                             time_limit_seconds=s.query_timeout)
         except evaluators.ServerBusy:
+            metrics.sparql_busy(s.sparql_queue_timeout)
             return _problem(503, "Server busy",
                             f"Every query evaluator stayed busy for {s.sparql_queue_timeout:g} seconds, the longest "
                             "a query waits for one here; try again shortly.",
@@ -253,7 +254,8 @@ def _evaluate(job: dict, text, pub, s) -> tuple:
     metrics.sparql_evaluated("evaluator")
     limiter = query_limits.client_limiter(s.releases, f"{s.host}:{s.port}", s.max_concurrent_queries_per_client)
     with limiter.slot(request.remote_addr or "unknown"):
-        return evaluators.run(job, s.query_timeout, queue_timeout=s.sparql_queue_timeout)
+        return evaluators.run(job, s.query_timeout, queue_timeout=s.sparql_queue_timeout,
+                              on_taken=metrics.sparql_waited)
 
 
 def _is_light(text, pub, limit: int) -> bool:

@@ -119,8 +119,10 @@ def one_evaluator(built, settings):
 def test_a_query_waits_in_line_longer_than_the_time_limit_and_is_answered(one_evaluator):
     """Waiting for an evaluator is bounded by the queue limit, not by the time limit: behind two
     runaways (each stopped at 1 s) a simple query waits about 2 s and is answered."""
+    from .test_operations import samples
     url = one_evaluator.url + "/sparql"
     assert requests.get(url, params={"query": SIMPLE}, timeout=30).status_code == 200
+    before = samples(one_evaluator.url)
     with ThreadPoolExecutor(3) as pool:
         runaways = []
         for _ in range(2):
@@ -133,6 +135,11 @@ def test_a_query_waits_in_line_longer_than_the_time_limit_and_is_answered(one_ev
     assert simple.status_code == 200, simple.text
     assert simple.json()["boolean"] is True
     assert 1.3 < waited < 6, waited
+    after = samples(one_evaluator.url)  # the three waits are in the queue's histogram
+    count, total = ("lodpub_sparql_queue_wait_seconds_count", ()), ("lodpub_sparql_queue_wait_seconds_sum", ())
+    assert after[count] - before[count] == 3
+    assert after[total] - before[total] > 1.3 + 0.7  # the simple query's wait, and the second runaway's
+    assert after[("lodpub_sparql_busy_total", ())] == 0
 
 
 def test_a_query_that_waits_past_the_queue_limit_is_told_the_server_is_busy(built, settings):
@@ -151,8 +158,11 @@ def test_a_query_that_waits_past_the_queue_limit_is_told_the_server_is_busy(buil
             busy = requests.post(url, data={"query": SIMPLE}, timeout=30)
             waited = time.monotonic() - started
             assert runaway.result().json()["title"] == "Query timed out"
+        from .test_operations import samples
+        counted = samples(live.url)[("lodpub_sparql_busy_total", ())]
     finally:
         live.stop()
+    assert counted == 1
     assert busy.status_code == 503
     problem = busy.json()
     assert problem["title"] == "Server busy"
