@@ -9,8 +9,9 @@ ours (``lodpub serve --no-build``, 2 workers), a bare Flask app and nginx answer
 bytes ours answered, Oxigraph server, Virtuoso and rdflib-endpoint loaded with the release's
 N-Quads dump → each request of the SPARQL mix and the document mix is one cell: a closed loop
 at fixed concurrency for a fixed duration, every answer checked against the oracle (the
-release's store) before it counts. The cells the ratio targets compare are measured with
-uncached ours, Oxigraph and Virtuoso up at once, in turns (INTERLEAVED_SERVERS). Prints markdown
+release's store) before it counts. The cells the ratio targets compare are measured with the
+servers compared up at once, in turns: ours with bare Flask and nginx (REPLAY_GROUP, every cell),
+uncached ours with Oxigraph and Virtuoso (INTERLEAVED_SERVERS, INTERLEAVED_CELLS). Prints markdown
 tables, writes them and the raw figures to ``bench/results/{scale}.md`` and ``.json``.
 """
 from __future__ import annotations
@@ -44,6 +45,9 @@ ANCHORS = ["bare-flask", "nginx", "oxigraph", "virtuoso", "rdflib-endpoint"]
 #: them, not on whichever server had its turn (one-after-the-other runs differed by ±15 % in ratio)
 INTERLEAVED_SERVERS = ("lodpub-nocache", "oxigraph", "virtuoso")
 INTERLEAVED_CELLS = ENGINE_BOUND + LIGHT
+#: ours as deployed and the two servers that replay its bytes (the documents target's anchor
+#: and the machine's limit) take every cell in turn the same way
+REPLAY_GROUP = ("lodpub", "bare-flask", "nginx")
 #: beyond the real data, the slow Python peer only gets the cheap cells: its full-scan queries take
 #: longer than the per-request timeout, and it cannot cancel them, so they would pile up and
 #: spoil every later cell
@@ -329,14 +333,20 @@ def tables(report: dict) -> str:
 
 
 def _interleaving(report: dict) -> list[str]:
-    shared = report.get("interleaved")
-    if not shared or not shared["cells"]:
-        return []
-    rounds = shared["rounds"]
-    return [f"Cells {', '.join(f'`{n}`' for n in shared['cells'])} were measured on "
-            f"{', '.join(shared['servers'])} in turn, all up at once: {rounds} slices of "
-            f"{report['settings']['duration'] / rounds:g} s each per server, the order rotated every round, "
-            "each slice started once every one of them was idle; every other cell on its server's own turn.", ""]
+    groups = report.get("interleaved") or []
+    groups = [groups] if isinstance(groups, dict) else groups  # one group in the runs before 2026-12-02
+    lines = []
+    for shared in groups:
+        if not shared["cells"]:
+            continue
+        rounds, every = shared["rounds"], set(shared["cells"]) >= {i["name"] for i in report["items"]}
+        cells = "Every cell was" if every else f"Cells {', '.join(f'`{n}`' for n in shared['cells'])} were"
+        lines += [f"{cells} measured on {', '.join(shared['servers'])} in turn, all up at once: {rounds} slices "
+                  f"of {report['settings']['duration'] / rounds:g} s each per server, the order rotated every round, "
+                  "each slice started once every one of them was idle.", ""]
+    if lines:
+        lines += ["Every other cell was measured on its server's own turn.", ""]
+    return lines
 
 
 def render(path: Path) -> int:
@@ -426,31 +436,6 @@ def main(argv: list[str] | None = None) -> int:
         report["servers"][server.name] = entry
         return entry
 
-    if "lodpub" in wanted:
-        ours = servers.Ours(work, root, Path(report["build"]["releases"]))
-        try:
-            with ours:
-                print(f"lodpub on {ours.base_url} (ready in {ours.start_seconds:.1f}s)", flush=True)
-                requests = requests_for(ours, items, set())
-                crawl = run_crawl(ours, crawl_items, args)  # first, while every document is cold
-                entry = record(ours, run_cells(ours, requests, args))
-                if crawl:
-                    entry["cells"]["crawl"] = crawl
-                replayable = capture(ours, requests, items, files)
-                if args.profile:
-                    args.results.mkdir(parents=True, exist_ok=True)
-                    entry["profiles"] = [
-                        profile(ours, requests[name], args, args.results / f"profile-{scale}-{name.replace('.', '-')}")
-                        for name in ("meeting.html", "meeting.jsonld", "join-4-patterns") if name in requests]
-                    if crawl_items:  # cold pages: the meetings the crawl cell did not reach, last first
-                        cold = [driver.Request("crawl", ours.base_url + i.doc_path, i.html_check,
-                                               {"Accept": "text/html"}) for i in reversed(crawl_items)]
-                        entry["profiles"].append(profile(ours, cold, args, args.results / f"profile-{scale}-crawl-html"))
-            entry.update(ours.memory_figures())
-        except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
-            report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
-            print(f"lodpub failed: {error}", flush=True)
-
     makers = {
         # the same server with its SPARQL result cache off: what evaluating each query costs
         "lodpub-nocache": lambda: servers.Ours(work, root, Path(report["build"]["releases"]), name="lodpub-nocache",
@@ -462,16 +447,10 @@ def main(argv: list[str] | None = None) -> int:
         "rdflib-endpoint": lambda: servers.RdflibEndpoint(work, nquads),
     }
 
-    def own_cells(server) -> set[str] | None:
-        """The cells a server runs on its own turn (None: all it can answer)."""
-        if server.name == "lodpub-nocache":
-            return set(sparql_names)
-        return SLOW.get(server.name) if meetings > 0 else None
-
-    group = [name for name in INTERLEAVED_SERVERS if name in wanted]
-    with contextlib.ExitStack() as stack:
+    def start_group(names: list[str], stack: contextlib.ExitStack) -> list:
+        """Those of `names` that start (each failure recorded in the report), up until `stack` ends."""
         running = []
-        for name in group:
+        for name in names:
             server = makers[name]()
             try:
                 stack.enter_context(server)
@@ -481,6 +460,55 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{name} on {server.base_url} (load {server.load_seconds}, ready {server.start_seconds})", flush=True)
             running.append(server)
+        return running
+
+    report["interleaved"] = []
+    if "lodpub" in wanted:
+        ours = servers.Ours(work, root, Path(report["build"]["releases"]))
+        try:
+            with ours:
+                print(f"lodpub on {ours.base_url} (ready in {ours.start_seconds:.1f}s)", flush=True)
+                requests = {ours.name: requests_for(ours, items, set())}
+                crawl = run_crawl(ours, crawl_items, args)  # first, while every document is cold
+                replayable = capture(ours, requests[ours.name], items, files)
+                # then every cell in turn with the servers replaying its bytes, up meanwhile
+                with contextlib.ExitStack() as stack:
+                    replayers = start_group([name for name in REPLAY_GROUP[1:] if name in wanted], stack)
+                    requests.update({server.name: requests_for(server, items, replayable) for server in replayers})
+                    names = [item.name for item in items]
+                    interleaved = run_interleaved([ours, *replayers], requests, names, args)
+                    for server in replayers:
+                        server.stop()
+                        record(server, interleaved[server.name]).update(server.memory_figures())
+                report["interleaved"].append({"servers": [ours.name, *(server.name for server in replayers)],
+                                              "cells": names, "rounds": args.rounds})
+                entry = record(ours, interleaved[ours.name])
+                if crawl:
+                    entry["cells"]["crawl"] = crawl
+                mine = requests[ours.name]
+                if args.profile:
+                    args.results.mkdir(parents=True, exist_ok=True)
+                    entry["profiles"] = [
+                        profile(ours, mine[name], args, args.results / f"profile-{scale}-{name.replace('.', '-')}")
+                        for name in ("meeting.html", "meeting.jsonld", "join-4-patterns") if name in mine]
+                    if crawl_items:  # cold pages: the meetings the crawl cell did not reach, last first
+                        cold = [driver.Request("crawl", ours.base_url + i.doc_path, i.html_check,
+                                               {"Accept": "text/html"}) for i in reversed(crawl_items)]
+                        entry["profiles"].append(profile(ours, cold, args, args.results / f"profile-{scale}-crawl-html"))
+            entry.update(ours.memory_figures())
+        except Exception as error:  # noqa: BLE001 - one server failing must not stop the others
+            report["servers"]["lodpub"] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"lodpub failed: {error}", flush=True)
+
+    def own_cells(server) -> set[str] | None:
+        """The cells a server runs on its own turn (None: all it can answer)."""
+        if server.name == "lodpub-nocache":
+            return set(sparql_names)
+        return SLOW.get(server.name) if meetings > 0 else None
+
+    group = [name for name in INTERLEAVED_SERVERS if name in wanted]
+    with contextlib.ExitStack() as stack:
+        running = start_group(group, stack)
         requests = {server.name: requests_for(server, items, replayable) for server in running}
         shared = [name for name in INTERLEAVED_CELLS if name in sparql_names]
         crawls = {}
@@ -505,10 +533,10 @@ def main(argv: list[str] | None = None) -> int:
                                              args.results / f"profile-{scale}-nocache-join-4-patterns")]
             server.stop()
             entry.update(server.memory_figures())
-    report["interleaved"] = {"servers": [server.name for server in running], "cells": shared, "rounds": args.rounds}
+    report["interleaved"].append({"servers": [server.name for server in running], "cells": shared, "rounds": args.rounds})
 
     for name in ANCHORS:
-        if name not in wanted or name in INTERLEAVED_SERVERS:
+        if name not in wanted or name in report["servers"]:  # done (or failed) in a group
             continue
         server = makers[name]()
         try:

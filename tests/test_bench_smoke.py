@@ -152,6 +152,22 @@ def test_a_run_report_is_closed_before_its_tables_are_made(tmp_path):
     assert "1-min load average during the cells 1.5–2.5 (mean 2.0;" in (tmp_path / "real.md").read_text(encoding="utf-8")
 
 
+def test_the_report_says_which_cells_were_measured_in_turn_on_which_servers():
+    from bench import run
+    report = json.loads((PROJECT / "bench/results/real.json").read_text(encoding="utf-8"))
+    every = [item["name"] for item in report["items"]]
+    report["interleaved"] = [{"servers": ["lodpub", "bare-flask", "nginx"], "cells": every, "rounds": 3},
+                             {"servers": ["lodpub-nocache", "oxigraph"], "cells": ["ask"], "rounds": 3}]
+    lines = [line for line in run._interleaving(report) if line]
+    assert lines == ["Every cell was measured on lodpub, bare-flask, nginx in turn, all up at once: 3 slices of 1 s "
+                     "each per server, the order rotated every round, each slice started once every one of them was idle.",
+                     "Cells `ask` were measured on lodpub-nocache, oxigraph in turn, all up at once: 3 slices of 1 s "
+                     "each per server, the order rotated every round, each slice started once every one of them was idle.",
+                     "Every other cell was measured on its server's own turn."]
+    report["interleaved"] = report["interleaved"][1]  # a run before there were two groups
+    assert [line for line in run._interleaving(report) if line][0].startswith("Cells `ask` were measured on lodpub-nocache")
+
+
 def test_the_targets_table_is_computed_from_the_runs_figures():
     from bench import targets
     report = json.loads((PROJECT / "bench/results/real.json").read_text(encoding="utf-8"))
