@@ -56,8 +56,11 @@ def test_ctrl_c_stops_a_child_busy_where_it_cannot_see_it(parent):
             print("interrupted", flush=True)
             sys.exit(130)
     """).replace("try:\n", hold + "try:\n", 1)
+    # SIGINT as a terminal leaves it: a shell ignores it in the jobs it starts in the background
+    # (a CI runner may be one), and Python then installs no KeyboardInterrupt at all
     process = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout.readline() == "child started\n"
     started = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole group
