@@ -27,6 +27,11 @@ LIMIT_TERMS = {
         "query time limit (seconds)",
         "The longest time, in seconds, a query may run on this endpoint. A query still running "
         "then is stopped and answered 503 Service Unavailable with a problem document naming the limit."),
+    "queueTimeLimitSeconds": (
+        "queue time limit (seconds)",
+        "The longest time, in seconds, a query may wait for an evaluator to start on it, which does "
+        "not count against queryTimeLimitSeconds. A query still waiting then is answered 503 Service "
+        "Unavailable (\"Server busy\") with Retry-After and a problem document naming the limit."),
     "resultRowLimit": (
         "result row limit",
         "The most solutions (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer carries. A longer "
@@ -90,6 +95,7 @@ def describe(settings: Settings, endpoint: str, host_url: str, graph_sizes: dict
 
     limits = {
         "queryTimeLimitSeconds": Literal(str(settings.query_timeout), datatype=XSD.decimal),
+        "queueTimeLimitSeconds": Literal(str(settings.sparql_queue_timeout), datatype=XSD.decimal),
         "resultRowLimit": Literal(settings.max_result_rows, datatype=XSD.integer),
         "requestSizeLimitBytes": Literal(settings.max_request_bytes, datatype=XSD.integer),
         "concurrentQueriesPerClient": Literal(settings.max_concurrent_queries_per_client, datatype=XSD.integer),

@@ -48,10 +48,12 @@ def test_service_description_states_what_is_true(server, built):
                              "SPARQL_Results_TSV", "Turtle", "N-Triples", "RDF_XML", "JSON-LD")}
     # the limits, with their meaning stated in the description itself
     assert g.value(endpoint, UNM.queryTimeLimitSeconds) == Literal("5.0", datatype=_ns.XSD.decimal)
+    assert g.value(endpoint, UNM.queueTimeLimitSeconds) == Literal("15.0", datatype=_ns.XSD.decimal)
     assert g.value(endpoint, UNM.resultRowLimit).toPython() == 10000
     assert g.value(endpoint, UNM.requestSizeLimitBytes).toPython() == 1_000_000
     assert g.value(endpoint, UNM.concurrentQueriesPerClient).toPython() == Settings().max_concurrent_queries_per_client == 1
-    for term in ("queryTimeLimitSeconds", "resultRowLimit", "requestSizeLimitBytes", "concurrentQueriesPerClient"):
+    for term in ("queryTimeLimitSeconds", "queueTimeLimitSeconds", "resultRowLimit", "requestSizeLimitBytes",
+                 "concurrentQueriesPerClient"):
         assert g.value(UNM[term], URIRef("http://www.w3.org/2000/01/rdf-schema#comment"))
     # the dataset: union default graph with its size, every named graph with its size
     dataset = g.value(endpoint, SD.defaultDataset)
