@@ -11,7 +11,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.utils import get_current_url
 
-from . import request_log
+from . import i18n, request_log
 from .config import Settings, from_environment
 from .negotiation import best_match
 from .publication import Publication, Publisher
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics.blueprint)
     app.before_request(request_log.note_route)
     from . import html_pages
-    app.jinja_env.globals["site_words"] = html_pages.UI  # the header and footer of every page
+    app.jinja_env.globals["site_words"] = i18n.words_by_language("page")  # every page's header and footer
     html_pages.warm_up(app, settings.base)
     _open_release(app, settings)
 

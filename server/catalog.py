@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
-from pathlib import Path
 
 from flask import Blueprint, Response, redirect, render_template, request
 from rdflib import Graph, Literal, URIRef
@@ -20,7 +18,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF
 from . import dataset_description as dd
 from . import dumps, sitemap, statistics
 from .app import error_response, publication
-from .i18n import LANGUAGES, NATIVE_NAMES, RTL, chosen_language, direction, language_was_negotiated, pick
+from .i18n import LANGUAGES, NATIVE_NAMES, RTL, chosen_language, direction, language_was_negotiated, pick, words
 from .negotiation import best_match
 from .publication import Publication
 from .release import DESCRIPTION_FILE
@@ -28,8 +26,6 @@ from .release import DESCRIPTION_FILE
 blueprint = Blueprint("catalog", __name__)
 blueprint.register_blueprint(dumps.blueprint)
 blueprint.register_blueprint(sitemap.blueprint)
-
-MESSAGES_DIR = Path(__file__).parent / "messages"
 
 #: format name → (media type, rdflib serializer, Content-Type)
 RDF_FORMATS = {
@@ -44,17 +40,6 @@ DESCRIPTION_OFFERS = [("text/html", "html")] + [(m, name) for name, (m, _, _) in
 REPORT_OFFERS = [("text/turtle", "ttl"), ("application/ld+json", "jsonld"), ("application/n-triples", "nt"),
                  ("application/rdf+xml", "rdf"), ("application/json", "jsonld")]
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}\.[0-9a-f]{8}$")
-
-
-# ------------------------------------------------------------------------------------------
-# UI strings (server/messages/{lang}.json)
-# ------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def messages(lang: str) -> dict[str, str]:
-    english = json.loads((MESSAGES_DIR / "en.json").read_text(encoding="utf-8"))
-    if lang == "en":
-        return english
-    return {**english, **json.loads((MESSAGES_DIR / f"{lang}.json").read_text(encoding="utf-8"))}
 
 
 # ------------------------------------------------------------------------------------------
@@ -316,7 +301,7 @@ def _page(template: str, pub: Publication, tag: str, **extra) -> Response:
     # Absolute URLs for canonical and hreflang links (Google wants them fully qualified); a page
     # asked for in one language (?lang=) is its own canonical, the negotiated one is x-default.
     here = host + request.path
-    body = render_template(template, lang=lang, dir=direction(lang), t=messages(lang), v=view(pub, lang),
+    body = render_template(template, lang=lang, dir=direction(lang), t=words("catalog", lang), v=view(pub, lang),
                            languages=[(code, NATIVE_NAMES[code]) for code in LANGUAGES], rtl=lang in RTL,
                            here=here, canonical=here if negotiated else f"{here}?lang={lang}",
                            explicit=not negotiated, **extra)

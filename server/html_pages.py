@@ -335,7 +335,7 @@ class Page:
         if not total or total <= shown:
             return None
         query = documents.incoming_query(predicate, self.document.iri)
-        text = UI[self.lang]["more_incoming"].format(n=format_decimal(total - shown, locale=self.lang))
+        text = i18n.words("page", self.lang)["more_incoming"].format(n=format_decimal(total - shown, locale=self.lang))
         return sparql_link(query, text)
 
     def description(self, subject) -> str:
@@ -461,10 +461,10 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
     data = structured_data(page, root) if target.kind == "thing" else None
     if target.kind == "graph":
         query = f"SELECT ?s ?p ?o WHERE {{ GRAPH <{document.iri}> {{ ?s ?p ?o }} }} LIMIT 1000"
-        sparql = sparql_link(query, UI[lang]["graph_content"])
+        sparql = sparql_link(query, i18n.words("page", lang)["graph_content"])
     elif target.kind == "thing":
         query = f"SELECT ?graph ?property ?value WHERE {{ GRAPH ?graph {{ <{document.iri}> ?property ?value }} }} ORDER BY ?graph ?property"
-        sparql = sparql_link(query, UI[lang]["provenance"])
+        sparql = sparql_link(query, i18n.words("page", lang)["provenance"])
     else:
         sparql = None
     base = page.base
@@ -477,7 +477,7 @@ def render(target, document: documents.Document, lang: str, explicit: bool) -> s
         canonical=target.canonical + (f"?lang={lang}" if explicit else ""),
         canonical_base=target.canonical, formats=[f for f in RDF_FORMATS],
         structured_data=jsonld.dumps_for_html(data) if data else None,
-        ui=UI[lang], base=base, sparql=sparql, triples=len(document.triples), explicit=explicit,
+        ui=i18n.words("page", lang), base=base, sparql=sparql, triples=len(document.triples), explicit=explicit,
     )
 
 
@@ -502,7 +502,7 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
             groups["other"].append(subject)
         else:
             groups["standard"].append(subject)
-    ui = UI[page.lang]
+    ui = i18n.words("page", page.lang)
     sections = []
     for key in ("classes", "properties", "other", "standard"):
         nodes = sorted(groups[key], key=lambda s: page.label(s)[0].lower())
@@ -514,51 +514,3 @@ def _vocabulary_sections(page: Page, root) -> list[dict]:
 def sparql_link(query: str, text: str) -> dict:
     """A link to the endpoint's page running `query`, for the templates."""
     return {"href": "/sparql?" + urlencode({"query": query}), "text": text}
-
-
-#: The few words of the page itself, in the six languages (the data's words come from the data);
-#: the site's header and footer on every page (templates/base.html) come from here too.
-UI = {
-    "ar": {"more_incoming": "و{n} غيرها: جميعها (SPARQL)\u200f",
-           "provenance": "مصدر كل عبارة (SPARQL)\u200f", "graph_content": "ثلاثيات هذا الرسم البياني (SPARQL)\u200f",
-           "formats": "تنزيل البيانات", "incoming": "يُشار إليه من", "languages": "اللغة", "other_languages": "لغات أخرى",
-           "iri": "المعرّف", "classes": "الفئات", "properties": "الخصائص", "other": "مصطلحات أخرى",
-           "standard": "تسميات المصطلحات المعيارية", "skip": "انتقل إلى المحتوى", "home": "الصفحة الرئيسية",
-           "sparql": "استعلام SPARQL", "ontology": "الأنطولوجيا", "when": "الموعد", "type": "النوع",
-           "statements": "عبارة", "dataset": "مجموعة البيانات", "site": "البيانات المترابطة لاجتماعات الأمم المتحدة"},
-    "en": {"more_incoming": "and {n} more: all of them (SPARQL)",
-           "provenance": "Source graph of each statement (SPARQL)", "graph_content": "The triples of this graph (SPARQL)",
-           "formats": "Download the data", "incoming": "Referred to by", "languages": "Language", "other_languages": "Other languages",
-           "iri": "Identifier", "classes": "Classes", "properties": "Properties", "other": "Other terms",
-           "standard": "Labels of standard terms", "skip": "Skip to content", "home": "Home",
-           "sparql": "SPARQL query", "ontology": "Ontology", "when": "When", "type": "Type",
-           "statements": "statements", "dataset": "Dataset", "site": "UN meetings linked data"},
-    "fr": {"more_incoming": "et {n} autres : tous (SPARQL)",
-           "provenance": "Graphe source de chaque déclaration (SPARQL)", "graph_content": "Les triplets de ce graphe (SPARQL)",
-           "formats": "Télécharger les données", "incoming": "Cité par", "languages": "Langue", "other_languages": "Autres langues",
-           "iri": "Identifiant", "classes": "Classes", "properties": "Propriétés", "other": "Autres termes",
-           "standard": "Libellés des termes standard", "skip": "Aller au contenu", "home": "Accueil",
-           "sparql": "Requête SPARQL", "ontology": "Ontologie", "when": "Date", "type": "Type",
-           "statements": "déclarations", "dataset": "Jeu de données", "site": "Données liées des réunions de l'ONU"},
-    "es": {"more_incoming": "y {n} más: todos (SPARQL)",
-           "provenance": "Grafo de origen de cada declaración (SPARQL)", "graph_content": "Las tripletas de este grafo (SPARQL)",
-           "formats": "Descargar los datos", "incoming": "Mencionado por", "languages": "Idioma", "other_languages": "Otros idiomas",
-           "iri": "Identificador", "classes": "Clases", "properties": "Propiedades", "other": "Otros términos",
-           "standard": "Etiquetas de términos estándar", "skip": "Ir al contenido", "home": "Inicio",
-           "sparql": "Consulta SPARQL", "ontology": "Ontología", "when": "Fecha", "type": "Tipo",
-           "statements": "declaraciones", "dataset": "Conjunto de datos", "site": "Datos enlazados de reuniones de la ONU"},
-    "ru": {"more_incoming": "и ещё {n}: все (SPARQL)",
-           "provenance": "Исходный граф каждого утверждения (SPARQL)", "graph_content": "Триплеты этого графа (SPARQL)",
-           "formats": "Скачать данные", "incoming": "Ссылаются", "languages": "Язык", "other_languages": "Другие языки",
-           "iri": "Идентификатор", "classes": "Классы", "properties": "Свойства", "other": "Другие термины",
-           "standard": "Названия стандартных терминов", "skip": "Перейти к содержанию", "home": "Главная",
-           "sparql": "Запрос SPARQL", "ontology": "Онтология", "when": "Когда", "type": "Тип",
-           "statements": "утверждений", "dataset": "Набор данных", "site": "Связанные данные о совещаниях ООН"},
-    "zh": {"more_incoming": "另有 {n} 项：全部（SPARQL）",
-           "provenance": "每条陈述的来源图（SPARQL）", "graph_content": "此图的三元组（SPARQL）",
-           "formats": "下载数据", "incoming": "被以下引用", "languages": "语言", "other_languages": "其他语言",
-           "iri": "标识符", "classes": "类", "properties": "属性", "other": "其他术语",
-           "standard": "标准术语的标签", "skip": "跳到内容", "home": "首页",
-           "sparql": "SPARQL 查询", "ontology": "本体", "when": "时间", "type": "类型",
-           "statements": "条陈述", "dataset": "数据集", "site": "联合国会议关联数据"},
-}

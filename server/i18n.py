@@ -1,7 +1,10 @@
 """Languages: the six UN official languages, choosing one per request, picking labels in it."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
 
 from flask import request
 from werkzeug.datastructures import LanguageAccept
@@ -11,6 +14,8 @@ LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
 #: When the wanted language is missing: the source language first, then English.
 FALLBACK = ("ar", "en")
 RTL = frozenset({"ar"})
+#: The interface's words, one file per language, one section per part of the site.
+MESSAGES_DIR = Path(__file__).parent / "messages"
 
 NATIVE_NAMES = {"ar": "العربية", "zh": "中文", "en": "English", "fr": "Français", "ru": "Русский", "es": "Español"}
 
@@ -47,3 +52,23 @@ def pick(values: Mapping[str, str], lang: str) -> tuple[str, str] | None:
 def by_language(literals: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     """(text, language tag) pairs → {language: text}; untagged text counts as ''."""
     return {(tag or "").lower(): text for text, tag in literals}
+
+
+@lru_cache(maxsize=None)
+def words(section: str, lang: str) -> dict[str, str]:
+    """The interface's words of one part of the site (a section of server/messages/{lang}.json)
+    in `lang`, with the English word wherever a translation is missing."""
+    english = _messages("en")[section]
+    if lang == "en" or lang not in LANGUAGES:
+        return english
+    return {**english, **_messages(lang).get(section, {})}
+
+
+@lru_cache(maxsize=None)
+def words_by_language(section: str) -> dict[str, dict[str, str]]:
+    return {lang: words(section, lang) for lang in LANGUAGES}
+
+
+@lru_cache(maxsize=None)
+def _messages(lang: str) -> dict[str, dict[str, str]]:
+    return json.loads((MESSAGES_DIR / f"{lang}.json").read_text(encoding="utf-8"))

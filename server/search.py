@@ -21,33 +21,11 @@ blueprint = Blueprint("search", __name__)
 PAGE_SIZE = 50
 SCHEMA_POSITION = "https://schema.org/position"
 
-#: The words of the search box and page, in the six languages.
-WORDS = {
-    "ar": {"title": "البحث", "label": "ابحث في البيانات", "placeholder": "ابحث…", "button": "بحث",
-           "results": "النتائج", "none": "لا توجد نتائج لـ «{q}».", "more": "تُعرض أول {n} نتيجة فقط؛ حدّد البحث أكثر.",
-           "found": "{n} نتيجة لـ «{q}»", "in": "في", "any": "كل اللغات", "matched": "وُجد في"},
-    "zh": {"title": "搜索", "label": "搜索数据", "placeholder": "搜索…", "button": "搜索",
-           "results": "结果", "none": "没有与“{q}”匹配的结果。", "more": "仅显示前 {n} 个结果；请缩小搜索范围。",
-           "found": "“{q}”的 {n} 个结果", "in": "语言", "any": "所有语言", "matched": "匹配于"},
-    "en": {"title": "Search", "label": "Search the data", "placeholder": "Search…", "button": "Search",
-           "results": "Results", "none": "Nothing matches “{q}”.", "more": "Only the first {n} results are shown; narrow the search.",
-           "found": "{n} results for “{q}”", "in": "In", "any": "All languages", "matched": "Matched in"},
-    "fr": {"title": "Recherche", "label": "Rechercher dans les données", "placeholder": "Rechercher…", "button": "Rechercher",
-           "results": "Résultats", "none": "Aucun résultat pour « {q} ».", "more": "Seuls les {n} premiers résultats sont affichés ; précisez la recherche.",
-           "found": "{n} résultats pour « {q} »", "in": "Langue", "any": "Toutes les langues", "matched": "Trouvé dans"},
-    "ru": {"title": "Поиск", "label": "Поиск по данным", "placeholder": "Поиск…", "button": "Найти",
-           "results": "Результаты", "none": "По запросу «{q}» ничего не найдено.", "more": "Показаны только первые {n} результатов; уточните запрос.",
-           "found": "Результатов по запросу «{q}»: {n}", "in": "Язык", "any": "Все языки", "matched": "Найдено в"},
-    "es": {"title": "Búsqueda", "label": "Buscar en los datos", "placeholder": "Buscar…", "button": "Buscar",
-           "results": "Resultados", "none": "Nada coincide con «{q}».", "more": "Solo se muestran los primeros {n} resultados; precise la búsqueda.",
-           "found": "{n} resultados para «{q}»", "in": "Idioma", "any": "Todos los idiomas", "matched": "Encontrado en"},
-}
-
 
 @blueprint.app_context_processor
 def _search_box() -> dict:
     """The header's search box words, for every template (base.html)."""
-    return {"search_words": WORDS}
+    return {"search_words": i18n.words_by_language("search")}
 
 
 class BadSearch(ValueError):
@@ -153,9 +131,9 @@ def _heading(words: dict, text: str, found: int) -> Markup:
 
 
 def _page(lang: str, text: str, asked: dict, results: list, more: bool, status: int, error: str | None = None):
-    words = WORDS[lang]
+    words = i18n.words("search", lang)
     body = render_template(
-        "search.html", lang=lang, dir=i18n.direction(lang), ui=html_pages.UI[lang], explicit=True, words=words,
+        "search.html", lang=lang, dir=i18n.direction(lang), ui=i18n.words("page", lang), explicit=True, words=words,
         q=text, only=asked.get("in"), limit=asked.get("limit", PAGE_SIZE), results=results, more=more, error=error,
         heading=_heading(words, text, len(results)),
         more_text=words["more"].format(n=len(results)),

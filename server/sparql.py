@@ -24,7 +24,7 @@ from . import evaluators, light_queries, metrics, query_limits, response_cache
 from .lru import LRU
 from .app import error_response, host_url, publication, settings
 from .config import PROJECT_ROOT
-from .i18n import chosen_language, direction
+from .i18n import chosen_language, direction, words
 from .namespaces import prefixes as dataset_prefixes
 from .negotiation import best_match, jsonld_profile
 from .service_description import describe
@@ -369,26 +369,6 @@ def examples() -> list[dict]:
     return [{**e, "query": e["query"].replace(EXAMPLES_BASE, base)} for e in _examples_cached(str(folder), stamp)]
 
 
-UI = {
-    "en": {
-        "title": "SPARQL query", "intro": "Query the UN meetings linked data with SPARQL 1.1. The default graph is the union of all named graphs; GRAPH ?g shows where each statement comes from.",
-        "examples": "Example queries", "prefixes": "Prefixes (click to insert)", "run": "Run query",
-        "results": "Results", "download": "Download", "rows": "rows", "truncated": "The result was cut at the row limit of {n} rows.",
-        "limits": "Limits: {t} s per query, {n} result rows, {c} queries at once per client. Read-only: updates are refused.",
-        "format": "Format", "error": "Error", "true": "true", "false": "false", "show": "Show",
-        "service": "Service description (RDF)", "docs": "Endpoint documentation",
-    },
-    "ar": {
-        "title": "استعلام SPARQL", "intro": "استعلم عن البيانات المترابطة لاجتماعات الأمم المتحدة باستخدام SPARQL 1.1. الرسم البياني الافتراضي هو اتحاد جميع الرسوم البيانية المسمّاة؛ ويُظهر GRAPH ?g مصدر كل عبارة.",
-        "examples": "أمثلة على الاستعلامات", "prefixes": "البادئات (انقر للإدراج)", "run": "نفّذ الاستعلام",
-        "results": "النتائج", "download": "تنزيل", "rows": "صفوف", "truncated": "اقتُطعت النتيجة عند الحد الأقصى البالغ {n} صفاً.",
-        "limits": "الحدود: {t} ثانية لكل استعلام، و{n} صفاً للنتيجة، و{c} استعلامات متزامنة لكل عميل. للقراءة فقط: تُرفض التحديثات.",
-        "format": "الصيغة", "error": "خطأ", "true": "صحيح", "false": "خطأ", "show": "اعرض",
-        "service": "وصف الخدمة (RDF)", "docs": "توثيق نقطة الاستعلام",
-    },
-}
-
-
 def _cell(term: dict, base: str, host: str) -> dict:
     kind = term["type"]
     value = term["value"]
@@ -408,9 +388,8 @@ def _cell(term: dict, base: str, host: str) -> dict:
 def _page(query: str | None, results: dict | None = None, error: dict | None = None,
           truncated: bool = False, status: int = 200, graph_text: str | None = None):
     s = settings()
-    lang = chosen_language()
-    ui_lang = lang if lang in UI else "en"
-    ui = UI[ui_lang]
+    ui_lang = chosen_language()
+    ui = words("sparql", ui_lang)
     all_examples = examples()
     table = None
     if results is not None:

@@ -16,7 +16,7 @@ import pytest
 import requests
 from SPARQLWrapper import JSON, POST, SPARQLWrapper
 
-from server.search import WORDS
+from server.i18n import LANGUAGES, words
 from server.search_index import FILE_NAME, normalise
 
 BASE = "https://w3id.org/un-meetings/"
@@ -255,14 +255,14 @@ def test_odd_inputs_never_fail(server):
 
 # --- the page and the header box ------------------------------------------------------------
 
-@pytest.mark.parametrize("lang", list(WORDS))
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_page_header_has_a_search_box_in_its_language(server, meeting, lang):
     path = "/doc/" + meeting[0][len(BASE) + 3:]
     for page in (f"{path}?lang={lang}", f"/?lang={lang}", f"/search?q=commission&lang={lang}"):
         text = server.get(page, headers={"Accept": "text/html"}).text
         header = text[text.index('<header class="site">'):text.index("</header>")]
         assert 'role="search"' in header and 'action="/search"' in header, page
-        assert f'aria-label="{WORDS[lang]["label"]}"' in header and WORDS[lang]["button"] in header, page
+        assert f'aria-label="{words("search", lang)["label"]}"' in header and words("search", lang)["button"] in header, page
         assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}"' in text, page
 
 
@@ -311,7 +311,7 @@ def test_search_page_in_arabic_in_a_browser(server, browser, meeting):
     assert target in hrefs
     assert browser.find_elements(By.CSS_SELECTOR, "ol.search-results mark")
     box = browser.find_element(By.CSS_SELECTOR, "header.site form[role=search] input[name=q]")
-    assert box.get_attribute("aria-label") == WORDS["ar"]["label"]
+    assert box.get_attribute("aria-label") == words("search", "ar")["label"]
     links[hrefs.index(target)].click()
     assert browser.current_url == target
     assert browser.find_element(By.TAG_NAME, "h1").text == name

@@ -5,6 +5,8 @@ the same query over the release's TriG dump.
 """
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, quote_from_bytes
 
@@ -15,6 +17,8 @@ from rdflib.compare import isomorphic
 from SPARQLWrapper import (CSV, JSON, JSONLD, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, URLENCODED, XML,
                            SPARQLWrapper)
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
+
+from server.i18n import LANGUAGES, words
 
 from .test_sparql_support import (csv_rows, shared_server, parse_graph, parse_results, reference_csv, reference_graph,
                                  reference_select, solution_rows)
@@ -434,6 +438,24 @@ def test_a_results_page_in_another_language_is_another_representation(server):
     same = requests.get(url, params={"query": SELECT},
                         headers={"Accept": "text/html", "Accept-Language": "ar", "If-None-Match": pages["ar"].headers["ETag"]})
     assert same.status_code == 304 and same.headers["Vary"] == pages["ar"].headers["Vary"] == "Accept, Accept-Language"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_query_page_speaks_each_of_the_six_languages(server, lang):
+    """The form, its limits and its answer in the reader's language, not English (server/messages)."""
+    ui = words("sparql", lang)
+    page = requests.get(server.url + "/sparql", params={"query": SELECT, "lang": lang}, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.headers["Content-Language"] == lang
+    assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}">' in page.text
+    assert f"<h1>{ui['title']}</h1>" in page.text and f">{ui['run']}</button>" in page.text
+    assert html.escape(ui["limits"].split("{")[0]) in page.text
+    answer = requests.get(server.url + "/sparql", params={"query": SELECT},
+                          headers={"Accept": "application/sparql-results+json"}).json()
+    assert f'<p class="count">{len(answer["results"]["bindings"])} {ui["rows"]}</p>' in page.text
+    if lang != "en":
+        english = words("sparql", "en")
+        assert not [word for word in ("title", "intro", "run", "examples", "prefixes", "format")
+                    if english[word] != ui[word] and re.search(rf"\b{re.escape(english[word])}\b", page.text)]
 
 
 def test_cors_preflight_for_a_direct_post(server):
