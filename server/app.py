@@ -134,15 +134,29 @@ def wants_html() -> bool:
 
 
 def error_response(status: int, title: str, detail: str, **extra):
-    """An error as HTML for browsers, else as RFC 9457 problem JSON; never a bare stack trace."""
+    """An error as HTML for browsers, in the reader's language, else as RFC 9457 problem JSON (in
+    English, for programs); never a bare stack trace."""
     if wants_html():
-        body = render_template("error.html", status=status, title=title, detail=detail, extra=extra)
+        lang, negotiated = _error_page_language()
+        body = render_template("error.html", status=status, title=title, detail=detail, extra=extra, lang=lang,
+                               explicit=not negotiated, e=i18n.words("errors", lang))
         response = current_app.response_class(body, status=status, mimetype="text/html")
+        response.headers["Content-Language"] = lang
+        response.vary.update(["Accept", "Accept-Language"] if negotiated else ["Accept"])
     else:
         response = jsonify({"type": "about:blank", "status": status, "title": title, "detail": detail, **extra})
         response.status_code = status
         response.mimetype = "application/problem+json"
+        response.vary.add("Accept")
     return response
+
+
+def _error_page_language() -> tuple[str, bool]:
+    """The page's language, and whether Accept-Language chose it (not ?lang=)."""
+    try:
+        return i18n.chosen_language(), i18n.language_was_negotiated()
+    except UnicodeDecodeError:  # a query string that is not UTF-8 (its own error): no ?lang= to read
+        return i18n.best_language(request.accept_languages), True
 
 
 def _http_error(error: HTTPException):

@@ -93,7 +93,6 @@ def negotiate(offers: list[tuple[str, str]]) -> str | None:
 def _not_acceptable(offers):
     response = error_response(406, "Not Acceptable", "This resource is available in these formats only.",
                               available=sorted({media for media, _ in offers}))
-    response.vary.add("Accept")
     return response
 
 

@@ -227,7 +227,6 @@ def _serve(target: Target, fixed: str | None):
         response = error_response(406, "Not Acceptable",
                                   "None of the media types in your Accept header is available for this document.",
                                   available=[f.media_type for f in FORMATS])
-        response.headers["Vary"] = "Accept"
         response.headers["Link"] = _links(target)
         return response
     vary = ["Accept"] if negotiated else []

@@ -115,7 +115,7 @@ def _problem(status: int, title: str, detail: str, retry_after: int | None = Non
                           ensure_ascii=False, indent=1) + "\n"
         response = current_app.response_class(body.encode("utf-8"), status=status)
         response.headers["Content-Type"] = "application/problem+json; charset=utf-8"
-    response.headers["Vary"] = "Accept"
+    response.vary.add("Accept")
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
     response.headers["Cache-Control"] = "no-store"
     if retry_after is not None:

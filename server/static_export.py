@@ -270,9 +270,7 @@ def _export_specials(r: _Renderer, pub) -> None:
         ("method_not_allowed.html", some, {"Accept": "text/html"}, 405, "POST"),
         ("method_not_allowed.json", some, {"Accept": "application/json"}, 405, "POST"),
     ]:
-        recorded = r.record("e", f"/_errors/{name}", path, "", headers, status=status, method=method)
-        r.export.special[name] = {"key": recorded.key, "file": recorded.file, "status": status,
-                                  "headers": recorded.headers}
+        _record_error(r, name, path, headers, status, method)
     for name, path, headers, status in [
         ("not_found_iri.html", "/id/" + MISSING_SLUG, {"Accept": "text/html"}, 404),
         ("not_found_iri.json", "/id/" + MISSING_SLUG, {"Accept": "application/json"}, 404),
@@ -285,19 +283,13 @@ def _export_specials(r: _Renderer, pub) -> None:
         ("not_acceptable_openapi.json", "/openapi.json", {"Accept": "image/png"}, 406),
         ("not_acceptable_openapi.html", "/openapi.json", {"Accept": "text/html"}, 406),
     ]:
-        recorded = r.record("e", f"/_errors/{name}", path, "", headers, status=status)
-        r.export.special[name] = {"key": recorded.key, "file": recorded.file, "status": status,
-                                  "headers": recorded.headers}
+        _record_error(r, name, path, headers, status)
     r.export.special["missing_iri"] = missing
     r.export.special["missing_slug"] = MISSING_SLUG
     families = []
     for family, route, quoted in NOT_FOUND_FAMILIES:
         for kind, accept in (("html", "text/html"), ("json", "application/json")):
-            name = f"not_found_{family}.{kind}"
-            recorded = r.record("e", f"/_errors/{name}", route.replace("{}", MISSING_SLUG), "", {"Accept": accept},
-                                status=404)
-            r.export.special[name] = {"key": recorded.key, "file": recorded.file, "status": 404,
-                                      "headers": recorded.headers}
+            _record_error(r, f"not_found_{family}.{kind}", route.replace("{}", MISSING_SLUG), {"Accept": accept}, 404)
         families.append({"name": family, "pattern": "^" + re.escape(route).replace(r"\{\}", "([^/]+)") + "$",
                          "repr": quoted})
     r.export.special["not_found_families"] = families
@@ -312,6 +304,24 @@ def _export_specials(r: _Renderer, pub) -> None:
     r.export.special["offers"] = {"dataset": catalog.DESCRIPTION_OFFERS, "quality": catalog.REPORT_OFFERS,
                                   "openapi": list(openapi.OFFERS), "error": ["text/html", "application/json",
                                                                               "text/plain"]}
+
+
+def _record_error(r: _Renderer, name: str, path: str, headers: dict, status: int, method: str = "GET") -> None:
+    """An error answer as the app gives it. An HTML error page is in the reader's language, so
+    it is kept once per language, as ?lang= or Accept-Language chose it (njs chooses the same)."""
+    from .i18n import LANGUAGES
+
+    def spec(file: str, query: str = "", language: dict | None = None) -> dict:
+        recorded = r.record("e", file, path, query, {**headers, **(language or {})}, status=status, method=method)
+        return {"key": recorded.key, "file": recorded.file, "status": status, "headers": recorded.headers}
+
+    r.export.special[name] = spec(f"/_errors/{name}")
+    if name.endswith(".html"):
+        stem = name[:-len(".html")]
+        r.export.special[name]["languages"] = {
+            **{f"lang-{lang}": spec(f"/_errors/{stem}.lang-{lang}.html", f"lang={lang}") for lang in LANGUAGES},
+            **{f"accept-{lang}": spec(f"/_errors/{stem}.accept-{lang}.html", language={"Accept-Language": lang})
+               for lang in LANGUAGES}}
 
 
 def _languages() -> dict:

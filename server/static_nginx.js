@@ -282,11 +282,20 @@ function htmlEscape(s) {
         .replace(/'/g, '&#39;');
 }
 
+// An exported error answer: an HTML page in the reader's language (as the app chooses it), or
+// the problem JSON, which is the same in every language.
+function errorSpec(r, name) {
+    var spec = CONFIG.special[name];
+    if (!spec || !spec.languages) { return spec; }
+    var lang = chosenLanguage(r, queryArgs(r));
+    return spec.languages[(lang[1] ? 'lang' : 'accept') + '-' + lang[0]];
+}
+
 // The app's 404: "nothing is published as <IRI>" (the exported page, with this request's IRI),
 // or Werkzeug's plain 404 when `iri` is null.
 function notFound(r, iri) {
     var html = wantsHtml(r), name = (iri === null ? 'not_found' : 'not_found_iri') + (html ? '.html' : '.json');
-    var spec = CONFIG.special[name], body = fs.readFileSync(r.variables.document_root + spec.file, 'utf8');
+    var spec = errorSpec(r, name), body = fs.readFileSync(r.variables.document_root + spec.file, 'utf8');
     if (iri !== null) {
         var escaped = html ? htmlEscape(iri) : JSON.stringify(iri).slice(1, -1);
         body = body.split(CONFIG.special.missing_iri).join(escaped);
@@ -310,7 +319,7 @@ function notFoundInFamily(r, path) {
     for (var i = 0; i < families.length; i++) {
         var m = new RegExp(families[i].pattern).exec(path);
         if (!m) { continue; }
-        var html = wantsHtml(r), spec = CONFIG.special['not_found_' + families[i].name + (html ? '.html' : '.json')];
+        var html = wantsHtml(r), spec = errorSpec(r, 'not_found_' + families[i].name + (html ? '.html' : '.json'));
         var value = families[i].repr ? pyRepr(m[1]) : m[1], asked = families[i].repr ? pyRepr(marker) : marker;
         var body = fs.readFileSync(r.variables.document_root + spec.file, 'utf8');
         body = body.split(html ? htmlEscape(asked) : JSON.stringify(asked).slice(1, -1))
@@ -323,8 +332,8 @@ function notFoundInFamily(r, path) {
 }
 
 function notAcceptable(r, resource, linkKey) {
-    var spec = CONFIG.special['not_acceptable_' + resource + (wantsHtml(r) ? '.html' : '.json')] ||
-        CONFIG.special['not_acceptable_' + resource + '.json'];
+    var spec = errorSpec(r, 'not_acceptable_' + resource + (wantsHtml(r) ? '.html' : '.json')) ||
+        errorSpec(r, 'not_acceptable_' + resource + '.json');
     setHeaders(r, spec.headers, ['Link']);
     if (linkKey) {
         r.variables.lodpub_key = '/_lodpub/' + linkKey;
@@ -446,7 +455,7 @@ function negotiate(accept, offers) {
 
 // Only reads: anything else gets the app's 405 (with its Allow header).
 function methodNotAllowed(r) {
-    var spec = CONFIG.special['method_not_allowed' + (wantsHtml(r) ? '.html' : '.json')];
+    var spec = errorSpec(r, 'method_not_allowed' + (wantsHtml(r) ? '.html' : '.json'));
     setHeaders(r, spec.headers);
     r.return(405, fs.readFileSync(r.variables.document_root + spec.file, 'utf8'));
 }

@@ -11,8 +11,10 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
+import requests
 
 from server.config import PROJECT_ROOT, Settings
+from server.i18n import words
 from tests.conftest import LiveServer, run_cli
 from tests.static_site import static_site  # noqa: F401 - a fixture, requested by `server`
 from tests.test_linked_data_helpers import BASE, MEETING, RDF_TYPES, Html
@@ -275,3 +277,34 @@ def test_pages_carry_their_content_security_policy_gzipped_or_not(server):
         block = Html(body.decode("utf-8")).scripts[0][1].encode("utf-8")
         digest = base64.b64encode(hashlib.sha256(block).digest()).decode()
         assert f"'sha256-{digest}'" in policy and "'unsafe-inline'" not in policy
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_error_pages_are_in_the_readers_language(server, lang):
+    """A 404 and a 405 page in the language ?lang= or Accept-Language chose, saying what the
+    status means; the detail stays English, marked so; programs get the same English problem JSON."""
+    said = words("errors", lang)
+    missing = "/doc/meeting/no-such-meeting"
+    for query, headers in ((f"?lang={lang}", {"Accept-Language": "ru" if lang != "ru" else "fr"}),
+                           ("", {"Accept-Language": lang})):
+        response = server.get(missing + query, headers={"Accept": "text/html", **headers})
+        assert response.status_code == 404 and response.headers["Content-Language"] == lang
+        vary = {v.strip() for v in response.headers["Vary"].split(",")}
+        assert "Accept" in vary and ("Accept-Language" in vary) == (not query), (query, vary)
+        page = Html(response.text)
+        assert page.find("html")[0] == {"lang": lang, "dir": "rtl" if lang == "ar" else "ltr"}
+        detail = f"Nothing is published as <{BASE}id/meeting/no-such-meeting>"
+        if lang == "en":
+            assert page.text("h1") == "404 Not Found"
+        else:
+            assert page.text("h1") == f"404 {said['title_404']}"
+            assert said["explain_404"] in page.text("p") and page.find("span", lang="en", dir="ltr")
+            assert detail in page.text("span")
+        assert detail in page.text("p")
+        assert {"href": "/" + query} in page.find("a") and words("page", lang)["home"] in page.text("a")
+    problem = server.get(missing, headers={"Accept": "application/json", "Accept-Language": lang})
+    assert problem.status_code == 404 and problem.json()["title"] == "Not Found"
+    refused = requests.post(server.url + f"/doc/{MEETING}", headers={"Accept": "text/html", "Accept-Language": lang},
+                            data=b"x", timeout=30)
+    assert refused.status_code == 405 and Html(refused.text).text("h1") == \
+        ("405 Method Not Allowed" if lang == "en" else f"405 {said['title_405']}")
