@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 #: after Ctrl-C, how long the child may take to end by itself before it is stopped
 INTERRUPT_GRACE_SECONDS = 1.0
@@ -33,27 +34,37 @@ def run_in_child(function: Callable[..., T], *args: object) -> T:
 
     The answer comes through a pipe, not the exit status: gunicorn's master reaps every child
     it has (its SIGCHLD handler waits for any pid), so the status may be gone when we look."""
+    return run_beside(function, args, lambda: None)[0]
+
+
+def run_beside(function: Callable[..., T], args: tuple, here: Callable[[], U]) -> tuple[T, U]:
+    """`function(*args)` in a forked child while `here()` runs in this process, on another core:
+    (the child's value, here's value). The child's exception is re-raised here; if `here()`
+    fails, or Ctrl-C comes, the child is stopped. The child sees this process's memory as it was
+    at the fork (copy on write), so large arguments cost nothing to pass."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_answer, args=(sender, function, args))
     try:
         child.start()
         sender.close()  # (inside the try: Ctrl-C may come as soon as the child exists)
+        mine = here()
         succeeded, value = receiver.recv()
     except EOFError:
         raise ChildEnded(f"{getattr(function, '__name__', function)} ended without an answer "
                          "(killed, or out of memory?)") from None
-    except BaseException:  # Ctrl-C: the child has it too and cleans up, unless it is deep in
-        if child.pid is not None:  # native code, which sees it only when it returns (a SHACL
-            child.join(INTERRUPT_GRACE_SECONDS)  # engine, a store's bulk load)
-            child.terminate()
+    except BaseException as error:
+        if child.pid is not None:
+            if isinstance(error, KeyboardInterrupt):  # the child has it too and cleans up, unless it
+                child.join(INTERRUPT_GRACE_SECONDS)  # is deep in native code, which sees it only when
+            child.terminate()                         # it returns (a SHACL engine, a store's bulk load)
         raise
     finally:
         receiver.close()
         if child.pid is not None:
             child.join()
     if succeeded:
-        return value
+        return value, mine
     raise value
 
 

@@ -111,7 +111,7 @@ def _build(settings: config.Settings, args: argparse.Namespace) -> int:
 
 def rebuild(settings: config.Settings, progress: Progress | None = None) -> bool:
     """Validate and build; on any failure print why and leave the current release alone.
-    `progress` shows the phases (parse, validate, write dumps, store, ...) on stderr."""
+    `progress` shows the phases (parse, validate, dumps and store, ...) on stderr."""
     sources = _checked_sources(settings, progress)
     if sources is None:
         return False

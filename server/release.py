@@ -23,6 +23,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from . import dataset_description, light_queries, loading, search_index, statistics
+from .child_process import run_beside
 from .config import Settings
 from .namespaces import prefixes
 from .orphans import folder_name_prefix, remove_orphans
@@ -127,34 +128,23 @@ def _staging_prefix() -> str:
 def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, version: str,
                    now: dt.datetime, digest: str, previous: Release | None,
                    step: Callable[[str], None] = lambda phase: None) -> None:
-    step("write dumps")
+    # Two cores, two pairs of independent steps: the dumps beside the store, then the search
+    # index beside the figures (both read the store). A child sees the quads without a copy.
+    step("dumps and store")
     data_quads = list(dict.fromkeys(loading.all_quads(sources.data + sources.ontology)))  # a triple stated twice counts once
-    _write_dumps(folder, data_quads, settings.base)
+    run_beside(_write_dumps, (folder, data_quads, settings.base), lambda: _write_store(folder / STORE_DIR, data_quads))
     _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), settings.base)
     _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), settings.base)
     (folder / "validation-report.ttl").write_bytes(
         sources.report.graph.serialize(format="turtle", encoding="utf-8"))
-    step("store")
-    _write_store(folder / STORE_DIR, folder / "dataset.nq.gz")
-    step("search index")
-    search_index.write(folder / search_index.FILE_NAME, folder / STORE_DIR)
-    step("statistics and description")
+    step("search index and statistics")
+    _, (stats, fanout, validation) = run_beside(
+        search_index.write, (folder / search_index.FILE_NAME, folder / STORE_DIR),
+        lambda: _figures(folder / STORE_DIR, sources, settings.base))
+    step("description")
     files = {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()}
     created = now.isoformat().replace("+00:00", "Z")
     first_issued = (previous.manifest.get("first_issued") or previous.manifest["created"]) if previous else created
-    store = ox.Store.read_only(str(folder / STORE_DIR))
-    shapes_count, focus_nodes = dataset_description.count_focus_nodes(
-        graph_from_quads(loading.all_quads(sources.shapes)), store)
-    validation = {
-        "conforms": sources.report.conforms,
-        "results": len(sources.report.violations),
-        "shapes_files": [f.source.path.name for f in sources.shapes],
-        "shapes": shapes_count,
-        "focus_nodes": focus_nodes,
-    }
-    stats = statistics.compute(store, settings.base)
-    fanout = light_queries.fanout_statistics(store)
-    del store
     description = dataset_description.describe(
         base=settings.base, catalog=dataset_description.load_catalog(settings.root, settings.base),
         license=settings.license, version=version, created=created, first_issued=first_issued,
@@ -181,6 +171,21 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
     _fsync_tree(folder)
 
 
+def _figures(store_path: Path, sources: ValidatedSources, base: str) -> tuple[statistics.Statistics, dict, dict]:
+    """The release's statistics, fan-out figures (server/light_queries.py) and validation summary."""
+    store = ox.Store.read_only(str(store_path))
+    shapes_count, focus_nodes = dataset_description.count_focus_nodes(
+        graph_from_quads(loading.all_quads(sources.shapes)), store)
+    validation = {
+        "conforms": sources.report.conforms,
+        "results": len(sources.report.violations),
+        "shapes_files": [f.source.path.name for f in sources.shapes],
+        "shapes": shapes_count,
+        "focus_nodes": focus_nodes,
+    }
+    return statistics.compute(store, base), light_queries.fanout_statistics(store), validation
+
+
 def _write_dumps(folder: Path, quads: list[ox.Quad], base: str) -> None:
     nquads = ox.serialize(quads, format=ox.RdfFormat.N_QUADS)
     with gzip.GzipFile(folder / "dataset.nq.gz", "wb", mtime=0) as out:
@@ -195,10 +200,9 @@ def _write_triples(path: Path, quads: list[ox.Quad], base: str) -> None:
     ox.serialize(triples, path, format=ox.RdfFormat.TURTLE, prefixes=prefixes(base))
 
 
-def _write_store(path: Path, nquads_gz: Path) -> None:
+def _write_store(path: Path, quads: list[ox.Quad]) -> None:
     store = ox.Store(str(path))
-    with gzip.open(nquads_gz, "rb") as data:
-        store.bulk_load(data, format=ox.RdfFormat.N_QUADS)
+    store.bulk_extend(quads)
     store.flush()
     store.optimize()
     del store

@@ -1,4 +1,5 @@
-"""run_in_child: what `lodpub serve` builds with, so that gunicorn's master keeps none of it."""
+"""run_in_child: what `lodpub serve` builds with, so that gunicorn's master keeps none of it;
+run_beside: how a build writes two steps of a release at once."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from server.child_process import ChildEnded, run_in_child
+from server.child_process import ChildEnded, run_beside, run_in_child
 from server.config import PROJECT_ROOT
 
 
@@ -24,6 +25,29 @@ def test_the_value_and_the_exception_come_back():
 def test_a_child_killed_outright_is_an_error_not_a_hang():
     with pytest.raises(ChildEnded, match="without an answer"):
         run_in_child(lambda: os.kill(os.getpid(), signal.SIGKILL))
+
+
+def test_beside_both_run_at_once_and_both_values_come_back(tmp_path):
+    """The child and this process each wait for the other's mark: done in one wait, not two."""
+    def mark_and_wait(mine: str, theirs: str) -> int:
+        (tmp_path / mine).touch()
+        deadline = time.monotonic() + 10
+        while not (tmp_path / theirs).exists():
+            assert time.monotonic() < deadline, "the other side never ran"
+            time.sleep(0.01)
+        return os.getpid()
+
+    child, here = run_beside(mark_and_wait, ("child", "parent"), lambda: mark_and_wait("parent", "child"))
+    assert here == os.getpid() and child not in (here, None)
+
+
+def test_beside_the_childs_failure_comes_back_and_a_failure_here_stops_the_child():
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_beside(int, ("not a number",), lambda: None)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="here failed"):
+        run_beside(time.sleep, (60,), lambda: (_ for _ in ()).throw(RuntimeError("here failed")))
+    assert time.monotonic() - started < 10  # the child was stopped, not waited for
 
 
 @pytest.mark.parametrize("parent", ["waiting", "not yet waiting"])
