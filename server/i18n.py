@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
+from babel import Locale
 from flask import request
 from werkzeug.datastructures import LanguageAccept
 
@@ -54,8 +55,12 @@ def by_language(literals: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     return {(tag or "").lower(): text for text, tag in literals}
 
 
+#: A word that changes with a number: its forms by CLDR plural category, "other" always there.
+Plural = Mapping[str, str]
+
+
 @lru_cache(maxsize=None)
-def words(section: str, lang: str) -> dict[str, str]:
+def words(section: str, lang: str) -> dict[str, str | Plural]:
     """The interface's words of one part of the site (a section of server/messages/{lang}.json)
     in `lang`, with the English word wherever a translation is missing."""
     english = _messages("en")[section]
@@ -65,8 +70,21 @@ def words(section: str, lang: str) -> dict[str, str]:
 
 
 @lru_cache(maxsize=None)
-def words_by_language(section: str) -> dict[str, dict[str, str]]:
+def words_by_language(section: str) -> dict[str, dict[str, str | Plural]]:
     return {lang: words(section, lang) for lang in LANGUAGES}
+
+
+def plural(message: str | Plural, n: int, lang: str) -> str:
+    """The form of `message` that goes with the number `n` in `lang`, by the language's CLDR
+    plural rules (Babel): "1 row", "2 rows"; Arabic has six forms, Russian four, Chinese one."""
+    if isinstance(message, str):
+        return message
+    return message.get(_plural_category(lang)(n), message["other"])
+
+
+@lru_cache(maxsize=None)
+def _plural_category(lang: str):
+    return Locale.parse(lang).plural_form
 
 
 @lru_cache(maxsize=None)

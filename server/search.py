@@ -123,11 +123,14 @@ def _parts(hits: list[search_index.Hit], labels: dict) -> dict[str, tuple[list[s
     return found
 
 
-def _heading(words: dict, text: str, found: int) -> Markup:
-    """"{n} results for “{q}”", the query isolated (<bdi>): its own direction must not reorder
-    the sentence around it (an English query on an Arabic page, `(2019-2022)!`)."""
+def _heading(words: dict, lang: str, text: str, found: int, more: bool) -> Markup:
+    """"{n} results for “{q}”" ("More than {n} …" when the page is cut), the query isolated
+    (<bdi>): its own direction must not reorder the sentence around it (an English query on an
+    Arabic page, `(2019-2022)!`)."""
     query = Markup("<bdi>%s</bdi>") % text
-    return Markup(words["found"]).format(n=found, q=query) if found else Markup(words["none"]).format(q=query)
+    if not found:
+        return Markup(words["none"]).format(q=query)
+    return Markup(i18n.plural(words["found_more" if more else "found"], found, lang)).format(n=found, q=query)
 
 
 def _page(lang: str, text: str, asked: dict, results: list, more: bool, status: int, error: str | None = None):
@@ -135,7 +138,7 @@ def _page(lang: str, text: str, asked: dict, results: list, more: bool, status: 
     body = render_template(
         "search.html", lang=lang, dir=i18n.direction(lang), ui=i18n.words("page", lang), explicit=True, words=words,
         q=text, only=asked.get("in"), limit=asked.get("limit", PAGE_SIZE), results=results, more=more, error=error,
-        heading=_heading(words, text, len(results)),
+        heading=_heading(words, lang, text, len(results), more),
         more_text=words["more"].format(n=len(results)),
         languages=[{"code": c, "name": i18n.NATIVE_NAMES[c], "dir": i18n.direction(c)} for c in i18n.LANGUAGES],
         dir_of=lambda code: i18n.direction(code.split("-")[0]) if code else "auto")

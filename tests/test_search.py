@@ -5,6 +5,7 @@ the release's store (SPARQL with CONTAINS, or a scan of its literals), not from 
 """
 from __future__ import annotations
 
+import html
 import random
 import re
 import unicodedata
@@ -16,7 +17,7 @@ import pytest
 import requests
 from SPARQLWrapper import JSON, POST, SPARQLWrapper
 
-from server.i18n import LANGUAGES, words
+from server.i18n import LANGUAGES, plural, words
 from server.search_index import FILE_NAME, normalise
 
 BASE = "https://w3id.org/un-meetings/"
@@ -344,3 +345,24 @@ def test_json_answer(server, meeting):
         assert set(r) >= {"iri", "href", "label", "matched_text", "matched_lang", "score", "snippet", "property"}
         assert re.fullmatch(r"/doc/.+\?lang=\w\w(#.*)?|/ontology\?lang=\w\w#.+|https?://.+", r["href"]), r["href"]
         assert "commission" in normalise(r["matched_text"])
+
+
+@pytest.mark.parametrize("lang", ["en", "ar", "ru"])
+def test_the_results_heading_counts_in_the_languages_grammar(server, lang):
+    """"More than 3 results" on a cut page (not "3 results"); the count's word in the form the
+    language gives that number (Arabic: 1, 2, 3–10 and 11+ each differ)."""
+    said = words("search", lang)
+    for limit in (1, 2, 3, 11):
+        page = server.get("/search", params={"q": "commission", "limit": limit, "lang": lang},
+                          headers={"Accept": "text/html"}).text
+        shown = len(re.findall(r'<a class="hit"', page))
+        heading = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'<h2 id="results">(.*?)</h2>', page, re.S).group(1)))
+        assert shown == limit and heading == plural(said["found_more"], limit, lang).format(n=limit, q="commission")
+        if lang == "ar":
+            assert heading == {1: "أكثر من نتيجة واحدة لـ «commission»", 2: "أكثر من نتيجتين لـ «commission»",
+                               3: "أكثر من 3 نتائج لـ «commission»", 11: "أكثر من 11 نتيجة لـ «commission»"}[limit]
+    every = server.get("/search", params={"q": "commission", "limit": 1000, "lang": lang}, headers={"Accept": "application/json"})
+    total = len(every.json()["results"])
+    page = server.get("/search", params={"q": "commission", "limit": 1000, "lang": lang}, headers={"Accept": "text/html"}).text
+    heading = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'<h2 id="results">(.*?)</h2>', page, re.S).group(1)))
+    assert every.json()["truncated"] is False and heading == plural(said["found"], total, lang).format(n=total, q="commission")

@@ -32,6 +32,7 @@ def test_examples_run_in_the_page_and_show_a_table(browser, server, artifacts):
     assert "ar" in cells and "zh" in cells
     assert any(c.startswith("Economic and Social Commission for Western Asia") for c in cells)
     assert "SELECT ?language ?name" in browser.find_element(By.ID, "query").get_attribute("value")
+    assert browser.find_element(By.CSS_SELECTOR, "#results .count").text == "6 rows"
     downloads = [a.get_attribute("data-format") for a in browser.find_elements(By.CSS_SELECTOR, "#results .downloads a")]
     assert downloads == ["json", "xml", "csv", "tsv"]
     browser.save_screenshot(str(artifacts / "sparql-select.png"))
@@ -84,3 +85,8 @@ def test_page_in_arabic(browser, server):
     assert (root.get_attribute("lang"), root.get_attribute("dir")) == ("ar", "rtl")
     # the editor stays left-to-right (SPARQL is written left to right)
     assert browser.find_element(By.ID, "query").value_of_css_property("direction") == "ltr"
+    # the count in Arabic grammar, from the page's script: 1 and 2 have their own words, 3-10 a plural
+    for slug, rows, said in (("04-commission-labels", 6, "6 صفوف"), ("07-meeting-when-where", 1, "صف واحد")):
+        browser.find_element(By.CSS_SELECTOR, f'a.example[data-slug="{slug}"]').click()
+        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == rows)
+        assert browser.find_element(By.CSS_SELECTOR, "#results .count").text == said

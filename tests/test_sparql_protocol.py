@@ -18,7 +18,7 @@ from SPARQLWrapper import (CSV, JSON, JSONLD, POST, POSTDIRECTLY, RDFXML, TSV, T
                            SPARQLWrapper)
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
-from server.i18n import LANGUAGES, words
+from server.i18n import LANGUAGES, plural, words
 
 from .test_sparql_support import (csv_rows, shared_server, parse_graph, parse_results, reference_csv, reference_graph,
                                  reference_select, solution_rows)
@@ -451,7 +451,8 @@ def test_the_query_page_speaks_each_of_the_six_languages(server, lang):
     assert html.escape(ui["limits"].split("{")[0]) in page.text
     answer = requests.get(server.url + "/sparql", params={"query": SELECT},
                           headers={"Accept": "application/sparql-results+json"}).json()
-    assert f'<p class="count">{len(answer["results"]["bindings"])} {ui["rows"]}</p>' in page.text
+    rows = len(answer["results"]["bindings"])
+    assert f'<p class="count">{plural(ui["rows"], rows, lang).replace("{n}", str(rows))}</p>' in page.text
     if lang != "en":
         english = words("sparql", "en")
         assert not [word for word in ("title", "intro", "run", "examples", "prefixes", "format")

@@ -7,6 +7,14 @@
   if (!page) return;
   var endpoint = page.getAttribute("data-endpoint");
   var ui = JSON.parse(page.getAttribute("data-ui"));
+  var pluralRules = new Intl.PluralRules(document.documentElement.lang);
+
+  /* "{n} rows" in the page's language: a word that changes with the number has a form per CLDR
+     plural category (server/messages), as the server picks it with Babel */
+  function plural(forms, n) {
+    var form = typeof forms === "string" ? forms : (forms[pluralRules.select(n)] || forms.other);
+    return form.replace("{n}", String(n));
+  }
   var textarea = document.getElementById("query");
   var code = document.getElementById("highlight");
   var form = document.getElementById("query-form");
@@ -157,7 +165,7 @@
       return;
     }
     var vars = data.head.vars, rows = data.results.bindings;
-    results.appendChild(el("p", {"class": "count"}, rows.length + " " + ui.rows));
+    results.appendChild(el("p", {"class": "count"}, plural(ui.rows, rows.length)));
     var wrap = el("div", {"class": "table-wrap"}), table = el("table", {dir: "ltr"});
     var tr = el("tr");
     vars.forEach(function (v) { tr.appendChild(el("th", {}, "?" + v)); });
