@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,7 @@ NATIVE_NAMES = {"ar": "العربية", "zh": "中文", "en": "English", "fr": "
 
 def chosen_language() -> str:
     """``?lang=`` if it is one of ours, else the best of Accept-Language, else Arabic (the source)."""
-    asked = request.args.get("lang", "")
+    asked = asked_language()
     if asked in LANGUAGES:
         return asked
     return best_language(request.accept_languages)
@@ -35,7 +36,14 @@ def best_language(accept: LanguageAccept) -> str:
 
 def language_was_negotiated() -> bool:
     """True when the response depends on Accept-Language (so it must say Vary: Accept-Language)."""
-    return request.args.get("lang", "") not in LANGUAGES
+    return asked_language() not in LANGUAGES
+
+
+def asked_language() -> str:
+    """``?lang=`` as a language of ours would be written: ``AR`` is ``ar``, ``en-GB`` and
+    ``zh_Hant`` are ``en`` and ``zh`` (a language tag is case-insensitive, RFC 5646)."""
+    asked = request.args.get("lang", "")
+    return re.split(r"[-_]", asked.lower(), maxsplit=1)[0] if asked.isascii() else asked
 
 
 def direction(lang: str) -> str:

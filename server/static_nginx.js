@@ -153,7 +153,8 @@ function mimeAccept(r) { return parseAccept(r.headersIn.Accept, mimeSpecificity)
 
 // werkzeug LanguageAccept.best_match, then the app's default (the source language)
 function chosenLanguage(r, args) {
-    var asked = args.lang || '';
+    var asked = args.lang || '';  // as server/i18n.py's asked_language reads it
+    if (/^[\x00-\x7f]*$/.test(asked)) { asked = asked.toLowerCase().split(/[-_]/)[0]; }
     if (CONFIG.languages.all.indexOf(asked) >= 0) { return [asked, true]; }
     var accept = parseAccept(r.headersIn['Accept-Language'], plainSpecificity), all = CONFIG.languages.all;
     var found = bestMatch(accept, all, langMatches, plainSpecificity);

@@ -52,6 +52,15 @@ def test_language_from_query_then_accept_language_then_arabic(server):
     assert page.text("h1").startswith("توطين الخطة الحضرية الجديدة وتنفيذها")
 
 
+@pytest.mark.parametrize("asked, lang", [("EN", "en"), ("en-GB", "en"), ("zh_Hant", "zh"), ("Fr-CA", "fr"), ("ara", "ru")])
+def test_lang_is_read_as_a_language_tag(server, asked, lang):
+    """?lang= is case-insensitive and its region or script is not ours to tell apart (RFC 5646);
+    a language we do not have falls back to Accept-Language, then Arabic."""
+    response, page = _page(server, f"/doc/{MEETING}?lang={asked}", **{"Accept-Language": "ru"})
+    assert page.find("html")[0]["lang"] == lang and response.headers["Content-Language"] == lang
+    assert ("Accept-Language" in response.headers["Vary"]) == (asked == "ara")
+
+
 def test_text_missing_in_the_language_falls_back_to_arabic_then_english(server):
     # the outcome points have Arabic (source) and English (translation) only
     _, page = _page(server, "/doc/outcome-point/nua-regional-commissions-2022-1?lang=ru")

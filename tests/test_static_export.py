@@ -48,7 +48,7 @@ ACCEPTS = (
 )
 LANGUAGES = (None, "fr", "fr-CH, fr;q=0.9, en;q=0.5", "de", "zh-Hans-CN", "en-US", "*", "ru;q=0.1, es;q=0.2",
              "es-419", "ar;q=0, en", "pt, *;q=0.5", "EN_gb", "xx;q=abc, ru")
-QUERIES = ("", "?lang=en", "?lang=xx", "?lang=fr&lang=en", "?profile=framed", f"?profile={JSONLD}expanded",
+QUERIES = ("", "?lang=en", "?lang=xx", "?lang=fr&lang=en", "?lang=AR", "?lang=en-GB", "?lang=zh_Hant", "?lang=%C4%B0t", "?profile=framed", f"?profile={JSONLD}expanded",
            "?profile=nonsense&lang=zh", "?other=1")
 
 
