@@ -285,6 +285,21 @@ def labels(store: ox.Store, iris) -> dict[str, dict[str, str]]:
     return table
 
 
+def positions(store: ox.Store, iris, base: str) -> dict[str, tuple[str, str]]:
+    """IRI → (its type, its schema:position) for those of `iris` that have a position, in one
+    query; of several types, one of the project's own vocabulary (under `base`) first."""
+    wanted = sorted({ox.NamedNode(i) for i in iris}, key=str)
+    if not wanted:
+        return {}
+    table: dict[str, tuple[str, str]] = {}
+    for row in sorted(_query(store, f"""
+            SELECT ?s ?type ?position WHERE {{ VALUES ?s {{ {_values(wanted)} }}
+              ?s <{SCHEMA}position> ?position ; a ?type }}"""),
+            key=lambda row: (not row["type"].value.startswith(base), row["type"].value)):
+        table.setdefault(row["s"].value, (row["type"].value, row["position"].value))
+    return table
+
+
 def definitions(store: ox.Store) -> dict[str, dict[str, str]]:
     """IRI → {language: definition} (skos:definition, rdfs:comment) for the ontology page."""
     table: dict[str, dict[str, str]] = {}

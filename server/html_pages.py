@@ -64,6 +64,28 @@ def labels_of(iris) -> dict[str, dict[str, str]]:
     return table
 
 
+def positions_of(iris) -> dict[str, tuple[str, str]]:
+    """IRI → (its type, its position) for those of `iris` that have a position (the parts of a
+    whole: objectives, outcome points), from a per-release cache, the rest in one query."""
+    pub = publication()
+    known = pub.memo(("lru", "positions"), lambda: LRU(MAX_LABELLED))
+    table: dict[str, tuple[str, str]] = {}
+    missing = []
+    for iri in set(iris):
+        cached = known.get(iri, lambda: None)
+        if cached is None:
+            missing.append(iri)
+        elif cached:
+            table[iri] = cached
+    if missing:
+        found = documents.positions(pub.store, missing, pub.settings.base)
+        for iri in missing:
+            value = known.put(iri, found.get(iri, ()))
+            if value:
+                table[iri] = value
+    return table
+
+
 def _iris(document: documents.Document) -> set[str]:
     """Every IRI of the document: all a page may name (things, properties, types)."""
     return {term.value for t in document.triples for term in (t.subject, t.predicate, t.object)
@@ -129,6 +151,7 @@ class Page:
         # things described beyond their labels: rendered inline where they are linked from
         self.described = {s for s, props in self.by_subject.items()
                           if set(props) - set(documents.LABEL_PROPERTIES)}
+        self._positions: dict[str, tuple[str, str]] | None = None  # see _part_name
 
     # links and labels
     def href(self, iri: str) -> str:
@@ -157,7 +180,41 @@ class Page:
         if found:
             text, lang = found
             return text, (lang or None)
-        return self.compact(iri), None
+        return self._part_name(term) or (self.compact(iri), None)
+
+    def _part_name(self, term) -> tuple[str, str | None] | None:
+        """"Outcome point 2": an untitled part (objective, point) named by its own type and its
+        position, whether this page describes it or only links to it."""
+        if not (isinstance(term, ox.NamedNode) and term.value.startswith(self.base + "id/")):
+            return None
+        props = self.by_subject.get(term, {})
+        if props.get(SCHEMA + "position"):
+            types = [t.value for t in props.get(RDF_TYPE, []) if isinstance(t, ox.NamedNode)]
+            position = props[SCHEMA + "position"][0].value
+        elif term.value in self._linked_positions():
+            kind, position = self._positions[term.value]
+            types = [kind]
+        else:
+            return None
+        own = [t for t in types if t.startswith(self.base)] or types
+        if not own:
+            return None
+        text, lang = self.label(ox.NamedNode(own[0]))
+        return f"{text} {position}", lang
+
+    def _linked_positions(self) -> dict[str, tuple[str, str]]:
+        """Type and position of the untitled things this page links to without describing them,
+        in one query, the first time a link needs one (most pages never do)."""
+        if self._positions is None:
+            things = self.base + "id/"
+            untitled = [iri for iri in _iris(self.document) if iri.startswith(things)
+                        and not self.has_title(ox.NamedNode(iri))
+                        and not self.by_subject.get(ox.NamedNode(iri), {}).get(SCHEMA + "position")]
+            self._positions = positions_of(untitled) if untitled else {}
+            types = {kind for kind, _ in self._positions.values()} - set(self.labels)
+            if types:
+                self.labels = {**self.labels, **labels_of(types)}
+        return self._positions
 
     def has_title(self, subject) -> bool:
         return bool(self.texts(subject, TITLE_PROPERTIES)) or subject.value in self.labels

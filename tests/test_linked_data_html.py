@@ -7,6 +7,7 @@ project: it is about what the app renders, which the export only copies.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 
@@ -317,3 +318,20 @@ def test_error_pages_are_in_the_readers_language(server, lang):
                             data=b"x", timeout=30)
     assert refused.status_code == 405 and Html(refused.text).text("h1") == \
         ("405 Method Not Allowed" if lang == "en" else f"405 {said['title_405']}")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_untitled_parts_are_named_by_type_and_position_wherever_they_are_linked(server, lang):
+    """An objective or an outcome point has no name of its own. Wherever a page links to one (the
+    meeting, its outcome document, a topic that refers to it) the link reads as its heading does
+    where it is described, "Objective 5", in the page's language, never "objective:…-5"."""
+    named = {"en": ("Objective 5", "Outcome point 1"), "ar": ("هدف 5", "نقطة من الوثيقة الختامية 1")}
+    for path in (f"/doc/{MEETING}", "/doc/document/nua-regional-commissions-2022-outcome", "/doc/topic/mayors",
+                 "/doc/topic/disasters"):
+        response, _ = _page(server, f"{path}?lang={lang}")
+        links = re.findall(r'<a [^>]*href="/doc/(objective|outcome-point)/[^"]*"[^>]*>([^<]*)</a>', response.text)
+        assert links, path
+        assert not [text for _, text in links if re.match(r"(objective|point):", text)], (path, links)
+        if lang in named:
+            texts = {text for _, text in links}
+            assert texts & set(named[lang]), (path, texts)
