@@ -94,6 +94,18 @@ def test_schema_org_dataset_has_every_required_and_recommended_property(server, 
     assert response.headers["Content-Language"] == lang
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_page_says_what_the_dataset_is_once(server, lang):
+    """The catalogue's description of the dataset (what portals harvest, disclaimer included) is
+    the page's introduction, in the page's language, and no sentence of it is said twice."""
+    response, _ = page(server, lang)
+    main = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", response.text.split("<main", 1)[1])))
+    description = dataset_jsonld(response.text)["description"]
+    assert description in main
+    sentences = [s.strip() for s in re.split(r"(?<=[.。])\s*", main) if len(s.strip()) > 20]
+    assert len(sentences) == len(set(sentences)), [s for s in sentences if sentences.count(s) > 1]
+
+
 def test_json_ld_is_escaped_inside_the_script_element(server):
     response, _ = page(server, "en")
     for block in JSON_LD_BLOCK.findall(response.text):
