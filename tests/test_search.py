@@ -366,3 +366,20 @@ def test_the_results_heading_counts_in_the_languages_grammar(server, lang):
     page = server.get("/search", params={"q": "commission", "limit": 1000, "lang": lang}, headers={"Accept": "text/html"}).text
     heading = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'<h2 id="results">(.*?)</h2>', page, re.S).group(1)))
     assert every.json()["truncated"] is False and heading == plural(said["found"], total, lang).format(n=total, q="commission")
+
+
+def test_every_term_of_the_search_pattern_dereferences(server):
+    """unm:matches, unm:score … are the ontology's terms: each has labels in the six languages and
+    a definition, in the ontology's RDF and as an anchor of its page (/ontology#matches)."""
+    from rdflib import Graph, Literal, URIRef
+    from rdflib.namespace import RDFS, SKOS
+
+    from server.search_service import PARAMETERS
+    ontology = Graph().parse(data=server.get("/ontology", headers={"Accept": "text/turtle"}).text, format="turtle")
+    page = server.get("/ontology?lang=ar", headers={"Accept": "text/html"}).text
+    for name in PARAMETERS:
+        term = URIRef(BASE + "ontology#" + name)
+        labels = {label.language for label in ontology.objects(term, RDFS.label) if isinstance(label, Literal)}
+        assert labels == set(LANGUAGES), (name, labels)
+        assert {d.language for d in ontology.objects(term, SKOS.definition)} >= {"ar", "en"}, name
+        assert f'id="{name}"' in page, name
