@@ -289,6 +289,20 @@ def _select(query: Plan, lang: str | None) -> tuple[str, list]:
             "JOIN entry e ON e.id = t.rowid WHERE trigrams MATCH ? ORDER BY t.rowid", [match])
 
 
+def _whole_words(text: str, left: int, right: int, first_start: int, first_end: int) -> tuple[int, int]:
+    """The window [left, right) moved in to the nearest spaces, so that it does not cut a word,
+    never past the first match; unchanged in a text without spaces there (Chinese)."""
+    if left > 0 and not text[left - 1].isspace():
+        space = re.search(r"\s+", text[left:first_start])
+        if space:
+            left += space.end()
+    if right < len(text) and not text[right].isspace():
+        spaces = [m.start() for m in re.finditer(r"\s", text[first_end:right])]
+        if spaces:
+            right = first_end + spaces[-1]
+    return left, right
+
+
 def snippet(text: str, terms: tuple[str, ...], width: int = 160) -> list[tuple[str, bool]]:
     """A window of `text` around its first match, as (piece, is_match) parts: every match of
     the query's terms in it marked, in the original spelling (diacritics and all)."""
@@ -308,6 +322,7 @@ def snippet(text: str, terms: tuple[str, ...], width: int = 160) -> list[tuple[s
     first_start, first_end = spans[0]
     left = max(0, first_start - max(0, width - (first_end - first_start)) // 3)
     right = max(first_end, min(len(text), left + width))
+    left, right = _whole_words(text, left, right, first_start, first_end)
     parts: list[tuple[str, bool]] = [("…", False)] if left else []
     at = left
     for start, end in spans:

@@ -383,3 +383,21 @@ def test_every_term_of_the_search_pattern_dereferences(server):
         assert labels == set(LANGUAGES), (name, labels)
         assert {d.language for d in ontology.objects(term, SKOS.definition)} >= {"ar", "en"}, name
         assert f'id="{name}"' in page, name
+
+
+@pytest.mark.parametrize("text, term", [
+    ("The regional commissions met in Beirut to discuss the localization and implementation of the New Urban "
+     "Agenda, with mayors, ministers and experts from every region of the world, and agreed on a regional "
+     "programme of work for the coming years, including sustainable infrastructure financing.", "mayors"),
+    ("ناقشت اللجان الإقليمية في بيروت توطين الخطة الحضرية الجديدة وتنفيذها بحضور رؤساء البلديات والوزراء "
+     "والخبراء من جميع مناطق العالم، واتفقت على برنامج عمل إقليمي للسنوات المقبلة يشمل تمويل البنية التحتية "
+     "المستدامة وخدمات المدن الأساسية في المنطقة العربية كلها.", "البلديات"),
+])
+def test_a_snippet_cuts_the_text_between_words(text, term):
+    from server.search_index import snippet
+    parts = snippet(text, (normalise(term),), width=80)
+    shown = "".join(piece for piece, _ in parts)
+    assert shown.startswith("…") and shown.endswith("…") and [p for p, match in parts if match] == [term]
+    inner = shown[1:-1]
+    at = text.index(inner)
+    assert text[at - 1].isspace() and text[at + len(inner)].isspace(), shown
