@@ -29,6 +29,7 @@ from .sparql_protocol import _TOKEN, analysed
 MAX_RESULTS = 1000
 #: the longest search text accepted
 MAX_QUERY_CHARS = 200
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 PARAMETERS = ("matches", "lang", "limit", "score", "matchedText", "matchedProperty")
 
 
@@ -159,7 +160,7 @@ def _block(tokens: list[_Token], service: int, i: int, prefixes: dict[str, str],
         if name in given:
             fail(f"unm:{name} is given twice")
         given[name] = body[k + 1]
-        k += 2
+        k += 2 + _annotation_length(body, k + 2, prefixes, name, fail)
     def string(name: str) -> str | None:
         token = given.get(name)
         if token is None:
@@ -184,6 +185,20 @@ def _block(tokens: list[_Token], service: int, i: int, prefixes: dict[str, str],
     return Block(tokens[service].start, tokens[end - 1].end, thing, text, string("lang"), limit, outputs)
 
 
+def _annotation_length(body: list[_Token], k: int, prefixes: dict[str, str], name: str, fail) -> int:
+    """How many tokens of a language tag (``"…"@en``, read as its text) or of an ``xsd:string``
+    datatype (``"…"^^xsd:string``, the same literal) follow a string value at `k`."""
+    def at(i: int, kind: str, value: str | None = None) -> bool:
+        return i < len(body) and body[i].kind == kind and (value is None or body[i].value == value)
+    if at(k, "other", "@") and at(k + 1, "name"):
+        return 2
+    if at(k, "other", "^") and at(k + 1, "other", "^") and k + 2 < len(body):
+        if _iri(body[k + 2], prefixes) != XSD_STRING:
+            fail(f"unm:{name} takes a string, not a literal of type {body[k + 2].value}")
+        return 3
+    return 0
+
+
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
@@ -192,7 +207,17 @@ def _unquote(token: str) -> str:
     inner = token[quote:-quote] if len(token) >= 2 * quote else token[quote:]
     out, i = [], 0
     while i < len(inner):
-        if inner[i] == "\\" and i + 1 < len(inner):
+        if inner[i] == "\\" and i + 1 < len(inner) and inner[i + 1] in "uU":
+            digits = 4 if inner[i + 1] == "u" else 8  # \u0627, \U0001F600 (SPARQL 1.1 §19.2)
+            code = inner[i + 2:i + 2 + digits]
+            if len(code) == digits and all(c in "0123456789abcdefABCDEF" for c in code) \
+                    and int(code, 16) <= 0x10FFFF and not 0xD800 <= int(code, 16) <= 0xDFFF:
+                out.append(chr(int(code, 16)))
+                i += 2 + digits
+                continue
+            out.append(inner[i + 1])
+            i += 2
+        elif inner[i] == "\\" and i + 1 < len(inner):
             out.append(_ESCAPES.get(inner[i + 1], inner[i + 1]))
             i += 2
         else:

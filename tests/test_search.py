@@ -191,6 +191,23 @@ def test_sparql_service_normalises_arabic(server, store):
     assert expected and got == expected
 
 
+@pytest.mark.parametrize("written", ['"\\u0627\\u0644\\u0644\\u062C\\u0646\\u0629"', '"اللجنة"^^xsd:string',
+                                     '"اللجنة"@ar', '"""اللجنة"""^^<http://www.w3.org/2001/XMLSchema#string>'])
+def test_sparql_service_reads_its_text_as_sparql_writes_a_literal(server, written):
+    """\\u escapes, an xsd:string datatype or a language tag: the same search text."""
+    plain = PREFIXES + f"""SELECT ?thing WHERE {{ SERVICE <{BASE}search> {{ ?thing unm:matches "اللجنة" }} }}"""
+    query = plain.replace('"اللجنة"', written).replace("PREFIX", "PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\nPREFIX", 1)
+    expected = {b["thing"]["value"] for b in sparql(server, plain)}
+    assert expected and {b["thing"]["value"] for b in sparql(server, query)} == expected
+
+
+def test_sparql_service_refuses_a_text_of_another_datatype(server):
+    query = PREFIXES + f"""SELECT ?thing WHERE {{ SERVICE <{BASE}search> {{
+      ?thing unm:matches "12"^^<http://www.w3.org/2001/XMLSchema#integer> }} }}"""
+    response = server.get("/sparql", params={"query": query}, headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 400 and "takes a string" in response.json()["detail"]
+
+
 def test_sparql_service_limit_and_prefixed_service_iri(server):
     query = PREFIXES + f"""PREFIX unms: <{BASE}>
     SELECT ?thing WHERE {{ SERVICE unms:search {{ ?thing unm:matches "commission" ; unm:limit 2 . }} }}"""
