@@ -207,7 +207,7 @@ def test_an_unknown_engine_is_refused():
 def test_build_shows_its_phases_on_stderr(tmp_path):
     result = run_cli("build", "--releases", str(tmp_path / "releases"))
     assert result.returncode == 0, result.stderr
-    for phase in ("parse", "validate (turbo)", "write dumps", "store"):
+    for phase in ("parse", "validate (turbo)", "dumps and store", "search index and statistics", "description"):
         line = rf"^lodpub: {re.escape(phase)}(: \d+/\d+)? done in "
         assert re.search(line, result.stderr, re.MULTILINE), result.stderr
 
