@@ -16,6 +16,8 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
+import pyoxigraph as ox
+
 from .lru import LRU
 
 if TYPE_CHECKING:  # the evaluator processes import this module without Flask
@@ -156,6 +158,15 @@ class Operation:
     named_graphs: tuple[str, ...]
     format: str | None                # the `format` parameter(s), if any, comma-joined
     via: str                          # "get", "form" or "direct"
+
+    def __post_init__(self) -> None:
+        for parameter, iris in (("default-graph-uri", self.default_graphs), ("named-graph-uri", self.named_graphs)):
+            for iri in iris:
+                try:
+                    ox.NamedNode(iri)  # Oxigraph's own check of an absolute IRI (RFC 3987)
+                except ValueError as error:
+                    raise ProtocolError(400, "Invalid graph IRI",
+                                        f"The {parameter} {iri!r} is not an absolute IRI: {error}.") from None
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"

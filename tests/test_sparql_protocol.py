@@ -459,6 +459,19 @@ def test_the_query_page_speaks_each_of_the_six_languages(server, lang):
                     if english[word] != ui[word] and re.search(rf"\b{re.escape(english[word])}\b", page.text)]
 
 
+@pytest.mark.parametrize("parameter", ["default-graph-uri", "named-graph-uri"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_graph_iri_that_is_not_an_iri_is_a_400_that_says_so(server, parameter, method):
+    for value in ("relative/path", "http://example.org/a b", "not an iri"):
+        fields = {"query": ASK_TRUE, parameter: value}
+        response = requests.request(method, server.url + "/sparql", params=fields if method == "GET" else None,
+                                    data=fields if method == "POST" else None,
+                                    headers={"Accept": "application/sparql-results+json"})
+        problem = response.json()
+        assert response.status_code == 400 and problem["title"] == "Invalid graph IRI", problem
+        assert parameter in problem["detail"] and repr(value) in problem["detail"]
+
+
 def test_cors_preflight_for_a_direct_post(server):
     response = requests.options(server.url + "/sparql", headers={
         "Origin": "https://example.org", "Access-Control-Request-Method": "POST",
