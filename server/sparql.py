@@ -162,7 +162,7 @@ def _answer(operation):
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
     cacheable = request.method in ("GET", "HEAD") and not text.volatile
-    if cacheable and request.if_none_match.contains_weak(tag):
+    if cacheable and _not_modified(tag, pub):
         return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     cache = pub.memo("sparql-result-cache", query_limits.ResultCache)
@@ -269,6 +269,15 @@ def _is_light(text, pub, limit: int) -> bool:
         text.tokens, text.prefixes, pub.store, fanout, limit), len(text.normalised)))[0]
 
 
+def _not_modified(tag: str, pub) -> bool:
+    """Whether the client's copy is current (RFC 9110 §13.2.2): its ETag, or, when it sends none,
+    its If-Modified-Since date against the release's (an answer changes only with the release)."""
+    if request.if_none_match:
+        return request.if_none_match.contains_weak(tag)
+    since = request.if_modified_since
+    return since is not None and pub.created <= since
+
+
 def _finish(response, etag, pub, meta, html: bool | None = None):
     """`html`: whether the answer is a page (a 304 says so here: it has no Content-Type)."""
     html = response.mimetype == HTML if html is None else html
@@ -304,7 +313,7 @@ def _no_query(format_param):
         body = cached[0]
     tag = "sd-" + hashlib.sha256(f"{pub.version}{host}{media_type}".encode()).hexdigest()[:24]
     etag = f'W/"{tag}"'
-    if request.if_none_match.contains_weak(tag):
+    if _not_modified(tag, pub):
         return _finish(current_app.response_class(status=304), etag, pub, {}, html=False)
     response = current_app.response_class(body, status=200)
     response.headers["Content-Type"] = content_type(media_type)

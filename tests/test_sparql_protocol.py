@@ -577,6 +577,25 @@ def test_head_is_get_without_a_body(server):
         assert head.content == b""
 
 
+def test_if_modified_since_revalidates_an_answer_as_its_etag_does(server):
+    """An answer changes only with the release: a date at or after its Last-Modified is a 304
+    (RFC 9110 §13.1.3), an earlier one a 200; an If-None-Match, when sent, decides alone."""
+    from email.utils import format_datetime, parsedate_to_datetime
+    from datetime import timedelta
+    for params in ({"query": SELECT}, {}):  # an answer, the service description
+        first = requests.get(server.url + "/sparql", params=params, headers={"Accept": "text/turtle" if not params else None})
+        modified = parsedate_to_datetime(first.headers["Last-Modified"])
+        for since, status in ((modified, 304), (modified + timedelta(days=1), 304), (modified - timedelta(seconds=1), 200)):
+            again = requests.get(server.url + "/sparql", params=params, headers={
+                "Accept": "text/turtle" if not params else None, "If-Modified-Since": format_datetime(since, usegmt=True)})
+            assert again.status_code == status, (params, since, again.status_code)
+            assert (again.content == b"") == (status == 304)
+        stale = requests.get(server.url + "/sparql", params=params, headers={
+            "Accept": "text/turtle" if not params else None, "If-None-Match": 'W/"other"',
+            "If-Modified-Since": format_datetime(modified, usegmt=True)})
+        assert stale.status_code == 200
+
+
 def test_every_answer_names_the_release_that_answered(server):
     """`X-Release` lets a researcher record which data a result came from (fresh, cached, 304)."""
     version = requests.get(server.url + "/health/ready", timeout=30).json()["release"]["version"]
