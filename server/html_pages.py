@@ -37,7 +37,7 @@ MAX_DEPTH = 3
 
 # --- labels and tables, remembered per release ---------------------------------------------
 
-#: IRIs whose labels (or lack of them) each worker remembers per release
+#: IRIs whose labels, or positions (or lack of them), each worker remembers per release
 MAX_LABELLED = 100_000
 
 
@@ -45,31 +45,22 @@ def labels_of(iris) -> dict[str, dict[str, str]]:
     """IRI → {language: label} for those of `iris` that have labels: from a per-release cache, the
     IRIs not seen yet in one query. (Not a table of every label of the release: at 1M triples that
     cost the first page of each worker 1.8 s of CPU and kept 23 MiB in it.)"""
-    pub = publication()
-    known = pub.memo(("lru", "labels"), lambda: LRU(MAX_LABELLED))
-    table: dict[str, dict[str, str]] = {}
-    missing = []
-    for iri in set(iris):
-        cached = known.get(iri, lambda: None)
-        if cached is None:
-            missing.append(iri)
-        elif cached:
-            table[iri] = cached
-    if missing:
-        found = documents.labels(pub.store, missing)
-        for iri in missing:
-            value = known.put(iri, found.get(iri, {}))
-            if value:
-                table[iri] = value
-    return table
+    return _remembered("labels", iris, documents.labels)
 
 
 def positions_of(iris) -> dict[str, tuple[str, str]]:
     """IRI → (its type, its position) for those of `iris` that have a position (the parts of a
     whole: objectives, outcome points), from a per-release cache, the rest in one query."""
+    base = publication().settings.base
+    return _remembered("positions", iris, lambda store, missing: documents.positions(store, missing, base))
+
+
+def _remembered(what: str, iris, look_up) -> dict:
+    """IRI → its `what` for those of `iris` that have one: what each worker remembers of the
+    release (the lack of one too), the IRIs not seen yet found by one `look_up(store, iris)`."""
     pub = publication()
-    known = pub.memo(("lru", "positions"), lambda: LRU(MAX_LABELLED))
-    table: dict[str, tuple[str, str]] = {}
+    known = pub.memo(("lru", what), lambda: LRU(MAX_LABELLED))
+    table: dict = {}
     missing = []
     for iri in set(iris):
         cached = known.get(iri, lambda: None)
@@ -78,9 +69,9 @@ def positions_of(iris) -> dict[str, tuple[str, str]]:
         elif cached:
             table[iri] = cached
     if missing:
-        found = documents.positions(pub.store, missing, pub.settings.base)
+        found = look_up(pub.store, missing)
         for iri in missing:
-            value = known.put(iri, found.get(iri, ()))
+            value = known.put(iri, found.get(iri) or {})
             if value:
                 table[iri] = value
     return table
