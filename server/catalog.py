@@ -91,9 +91,8 @@ def negotiate(offers: list[tuple[str, str]]) -> str | None:
 
 
 def _not_acceptable(offers):
-    response = error_response(406, "Not Acceptable", "This resource is available in these formats only.",
-                              available=sorted({media for media, _ in offers}))
-    return response
+    return error_response(406, "Not Acceptable", "This resource is available in these formats only.",
+                          available=sorted({media for media, _ in offers}))
 
 
 def _conditional(response: Response, pub: Publication, tag: str) -> Response:

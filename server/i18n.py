@@ -1,4 +1,5 @@
-"""Languages: the six UN official languages, choosing one per request, picking labels in it."""
+"""Languages: the six UN official languages, choosing one per request, picking labels in it,
+and the interface's own words in it (server/messages/{lang}.json), numbers in its grammar."""
 from __future__ import annotations
 
 import json
