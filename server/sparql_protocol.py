@@ -207,8 +207,8 @@ def operation_from(request: Request) -> Operation:
             raise ProtocolError(400, "No query", "A form-encoded POST must carry a `query` parameter.")
         if len(queries) > 1:
             raise ProtocolError(400, "More than one query", "The request carries the `query` parameter more than once; send exactly one query.")
-        return Operation(queries[0], tuple(form.getlist("default-graph-uri") + args.getlist("default-graph-uri")),
-                         tuple(form.getlist("named-graph-uri") + args.getlist("named-graph-uri")),
+        return Operation(queries[0], _graphs(form.getlist("default-graph-uri") + args.getlist("default-graph-uri")),
+                         _graphs(form.getlist("named-graph-uri") + args.getlist("named-graph-uri")),
                          _one(form, "format") or _one(args, "format"), "form")
     if mimetype == QUERY_TYPE:
         if "query" in args:
@@ -226,7 +226,7 @@ def operation_from(request: Request) -> Operation:
         text = text.removeprefix("\ufeff")  # a byte-order mark, as editors on Windows save .rq files
         if not text.strip():
             raise ProtocolError(400, "No query", "The application/sparql-query body is empty.")
-        return Operation(text, tuple(args.getlist("default-graph-uri")), tuple(args.getlist("named-graph-uri")),
+        return Operation(text, _graphs(args.getlist("default-graph-uri")), _graphs(args.getlist("named-graph-uri")),
                          _one(args, "format"), "direct")
     raise ProtocolError(415, "Unsupported Media Type",
                         f"A SPARQL query is POSTed as {FORM_TYPE} (a `query` field) or as {QUERY_TYPE} "
@@ -264,8 +264,14 @@ def _get_operation(args, query_string: bytes) -> Operation:
     queries = args.getlist("query")
     if len(queries) > 1:
         raise ProtocolError(400, "More than one query", "The request carries the `query` parameter more than once; send exactly one query.")
-    return Operation(queries[0] if queries else None, tuple(args.getlist("default-graph-uri")),
-                     tuple(args.getlist("named-graph-uri")), _one(args, "format"), "get")
+    return Operation(queries[0] if queries else None, _graphs(args.getlist("default-graph-uri")),
+                     _graphs(args.getlist("named-graph-uri")), _one(args, "format"), "get")
+
+
+def _graphs(values: list[str]) -> tuple[str, ...]:
+    """The graph IRIs of a dataset parameter; an empty one (a form's field left blank, as
+    Virtuoso's and YASGUI's forms send it) names no graph."""
+    return tuple(value for value in values if value)
 
 
 def _check_utf8(urlencoded: bytes, what: str) -> None:

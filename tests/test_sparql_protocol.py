@@ -472,6 +472,16 @@ def test_a_graph_iri_that_is_not_an_iri_is_a_400_that_says_so(server, parameter,
         assert parameter in problem["detail"] and repr(value) in problem["detail"]
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_empty_graph_parameter_names_no_graph(server, method):
+    """A form's dataset fields left blank (Virtuoso's and YASGUI's forms send them so)."""
+    plain = requests.get(server.url + "/sparql", params={"query": SELECT}, headers={"Accept": "text/csv"})
+    fields = [("query", SELECT), ("default-graph-uri", ""), ("named-graph-uri", "")]
+    blank = requests.request(method, server.url + "/sparql", params=fields if method == "GET" else None,
+                             data=fields if method == "POST" else None, headers={"Accept": "text/csv"})
+    assert plain.status_code == blank.status_code == 200 and blank.text == plain.text
+
+
 def test_cors_preflight_for_a_direct_post(server):
     response = requests.options(server.url + "/sparql", headers={
         "Origin": "https://example.org", "Access-Control-Request-Method": "POST",
