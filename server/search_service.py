@@ -29,7 +29,6 @@ from .sparql_protocol import _TOKEN, analysed
 MAX_RESULTS = 1000
 #: the longest search text accepted
 MAX_QUERY_CHARS = 200
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 PARAMETERS = ("matches", "lang", "limit", "score", "matchedText", "matchedProperty")
 
 
@@ -193,7 +192,7 @@ def _annotation_length(body: list[_Token], k: int, prefixes: dict[str, str], nam
     if at(k, "other", "@") and at(k + 1, "name"):
         return 2
     if at(k, "other", "^") and at(k + 1, "other", "^") and k + 2 < len(body):
-        if _iri(body[k + 2], prefixes) != XSD_STRING:
+        if _iri(body[k + 2], prefixes) != search_index.XSD_STRING:
             fail(f"unm:{name} takes a string, not a literal of type {body[k + 2].value}")
         return 3
     return 0
