@@ -12,7 +12,6 @@ import gc
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker as BaseWorker
+from gunicorn.workers.gthread import ThreadWorker
 
 from . import query_limits
 from .config import Settings
@@ -33,6 +33,25 @@ log = logging.getLogger("lodpub")
 
 #: seconds between two attempts at starting again an evaluator pool that would not start
 POOL_RETRY_SECONDS = 5.0
+
+
+class QuitOnceWorker(ThreadWorker):
+    """gunicorn's gthread worker, which quits on the first SIGINT or SIGQUIT (Ctrl-C reaches every
+    process of the group, then the master sends its workers SIGQUIT) without shutting its thread
+    pool down inside the signal handler, as gthread's own handler does. That handler runs in the
+    main thread, which may be inside the pool's `submit()` holding the lock `shutdown()` takes, or
+    inside the first signal's handler, in `shutdown()` itself, when the second signal comes: the
+    worker then waited for ever, until the master killed it at the graceful timeout (seen in 1
+    stop of 12 while serving, and in 1 of 80 when Ctrl-C came while the workers loaded the app).
+    The pool's threads end with the process (_end_worker)."""
+
+    _quitting = False
+
+    def handle_quit(self, sig, frame) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        BaseWorker.handle_quit(self, sig, frame)
 
 
 class LodpubServer(BaseApplication):
@@ -66,7 +85,7 @@ class LodpubServer(BaseApplication):
         for key, value in {
             "bind": f"{s.host}:{s.port}",
             "workers": s.workers,
-            "worker_class": "gthread",
+            "worker_class": QuitOnceWorker,
             "threads": 8,
             "timeout": 60,
             "graceful_timeout": 10,
@@ -120,32 +139,11 @@ def _freeze_before_fork(server, worker) -> None:
 
 
 def _init_worker(worker) -> None:
-    _quit_once(worker)
     # The app is loaded: what exists now (modules, Flask, rdflib, templates: ~86,000 objects) lives
     # as long as the worker. Left in the oldest generation, every full collection walked it: 36-50 ms
     # at a time, in the middle of whichever request triggered it (cold JSON-LD GETs at 1M triples
     # took 52-83 ms instead of ~20: docs/performance.md, "Garbage collection pauses").
     gc.freeze()
-
-
-def _quit_once(worker) -> None:
-    """A worker quits on the first SIGINT or SIGQUIT (Ctrl-C reaches every process of the group,
-    then the master sends its workers SIGQUIT) without shutting its thread pool down inside the
-    signal handler, as gunicorn's gthread worker does: the handler runs in the main thread, which
-    may be inside the pool's `submit()` holding the lock `shutdown()` takes, and the worker then
-    waited for ever (seen in 1 stop of 12, until the master killed it at the graceful timeout).
-    The pool's idle threads end at exit all the same (concurrent.futures' exit handler, run by
-    _end_worker)."""
-    quitting = []
-
-    def quit_once(signum, frame):
-        if quitting:
-            return
-        quitting.append(signum)
-        BaseWorker.handle_quit(worker, signum, frame)  # not gthread's: it calls tpool.shutdown()
-
-    for signum in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, quit_once)
 
 
 def _end_worker(server, worker) -> None:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -327,28 +328,86 @@ class SessionServer(LiveServer):
         super()._start(argv, start_new_session=True, **popen)
 
 
-def test_ctrl_c_ends_every_process_of_the_server_within_seconds(built, settings):
+class BootingServer(SessionServer):
+    """A server in a session of its own, handed over as soon as both workers are loading the app."""
+
+    def _wait(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while self.log.count("Booting worker") < 2:
+            assert time.monotonic() < deadline and self.process.poll() is None, self.log
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("when", ["serving", "loading the app"])
+def test_ctrl_c_ends_every_process_of_the_server_within_seconds(built, settings, when):
     """Ctrl-C sends SIGINT to every process of the group; the master then sends its workers
     SIGQUIT. gunicorn's gthread worker shut its thread pool down inside that signal handler: a
-    signal landing while the main thread held the pool's lock (handing over the last request)
-    left the worker waiting for ever, until the master killed it at the graceful timeout (10 s).
-    Without the fix in server/serving.py this loop meets it within its first stops."""
-    for _ in range(5):
-        live = SessionServer(settings)
+    signal landing while the main thread held the pool's lock (handing over the last request, or
+    in the first signal's handler when the second came, seen while the workers loaded the app)
+    left the worker waiting for ever, until the master killed it at the graceful timeout (10 s)."""
+    for stop in range(5):
+        live = SessionServer(settings) if when == "serving" else BootingServer(settings)
         group = live.process.pid
         try:
-            assert live.get("/health/ready").status_code == 200
-            assert live.get("/sparql", params={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"}).ok
+            if when == "serving":
+                assert live.get("/health/ready").status_code == 200
+                assert live.get("/sparql", params={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"}).ok
+            else:
+                time.sleep(0.1 * stop)  # somewhere in the workers' loading of the app
             started = time.monotonic()
             os.killpg(group, signal.SIGINT)
             while _group_alive(group) and time.monotonic() - started < 9:
                 time.sleep(0.05)
-            assert not _group_alive(group), live.log
+            assert not _group_alive(group), _group_members(group) + live.log
         finally:
             if _group_alive(group):
                 os.killpg(group, signal.SIGKILL)
         assert "was sent SIG" not in live.log, live.log
         assert time.monotonic() - started < 6
+
+
+def test_a_worker_quits_on_a_signal_that_lands_inside_its_pools_lock():
+    """The signal handler of the server's workers, given the moment that made gthread's own wait
+    for ever: the main thread holding the thread pool's lock (in `submit()`, or in the first
+    signal's handler). It quits at once (SystemExit), and ignores the master's SIGQUIT after
+    Ctrl-C's SIGINT. gthread's own handler, under the same lock, is still waiting a second later."""
+    from gunicorn.config import Config
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from server.serving import QuitOnceWorker
+
+    def quit_twice(worker_class, outcome: list) -> None:
+        worker = worker_class.__new__(worker_class)  # only what a signal handler uses
+        worker.cfg, worker.tpool = Config(), ThreadPoolExecutor(1)
+        with worker.tpool._shutdown_lock:
+            try:
+                worker.handle_quit(signal.SIGINT, None)
+            except SystemExit:
+                outcome.append("quit")
+            worker.handle_quit(signal.SIGQUIT, None)
+            outcome.append("second signal ignored")
+
+    ours, gthreads = [], []
+    for worker_class, outcome in ((QuitOnceWorker, ours), (ThreadWorker, gthreads)):
+        thread = threading.Thread(target=quit_twice, args=(worker_class, outcome), daemon=True)
+        thread.start()
+        thread.join(1.0)
+    assert ours == ["quit", "second signal ignored"]
+    assert gthreads == []  # still waiting for the lock its own thread holds
+
+
+def _group_members(group: int) -> str:
+    """The processes of the group still alive, for a failure's message."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            members.append(f"alive: {stat.parent.name} {command}\n")
+    return "".join(members)
 
 
 def _group_alive(group: int) -> bool:

@@ -24,7 +24,7 @@ import requests
 from server.app import create_app
 from server.config import PROJECT_ROOT, Settings
 from server.evaluators import Pool
-from server.serving import LodpubServer
+from server.serving import LodpubServer, QuitOnceWorker
 
 from .test_fuzz_support import RawClient
 
@@ -253,7 +253,7 @@ def test_production_settings_are_safe_by_default(tmp_path):
     cfg = server.cfg
     assert cfg.limit_request_line == 8190 and cfg.limit_request_fields == 100 and cfg.limit_request_field_size == 16380
     assert 0 < cfg.timeout <= 60 and 0 < cfg.graceful_timeout <= 30 and 0 < cfg.keepalive <= 10
-    assert cfg.worker_class_str == "gthread" and cfg.threads >= 2
+    assert cfg.worker_class is QuitOnceWorker and cfg.threads >= 2  # gthread, quitting once
     assert cfg.bind == ["127.0.0.1:8000"], "listens on loopback only by default"
     assert not cfg.reload, "no code reloading in production"
     assert cfg.forwarded_allow_ips == ["127.0.0.1", "::1"] or cfg.forwarded_allow_ips == ["127.0.0.1"]
