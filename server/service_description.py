@@ -3,13 +3,17 @@
 It states only what is true of this endpoint: SPARQL 1.1 Query (no Update, no federated
 SERVICE but the built-in text search service ``{base}search``), the
 result formats served, the union default graph, the dataset (default graph and every named
-graph with their sizes), a link to the VoID description, and the limits. The limits use three
-properties under our ontology namespace, declared (label and comment) in the description
-itself, since neither SD nor VoID has terms for them.
+graph with their sizes), a link to the VoID description, and the limits. The limits use five
+properties of our ontology, since neither SD nor VoID has terms for them; the description
+carries what the release's ontology states about them (labels in six languages, definitions),
+so that a client learns what each means without fetching the ontology.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.term import Node
 from rdflib.namespace import RDF, RDFS, XSD
 
 from .config import Settings
@@ -22,33 +26,21 @@ DCTERMS = Namespace("http://purl.org/dc/terms/")
 RESULT_FORMATS = ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
                   "Turtle", "N-Triples", "RDF_XML", "JSON-LD")
 
-LIMIT_TERMS = {
-    "queryTimeLimitSeconds": (
-        "query time limit (seconds)",
-        "The longest time, in seconds, a query may run on this endpoint. A query still running "
-        "then is stopped and answered 503 Service Unavailable with a problem document naming the limit."),
-    "queueTimeLimitSeconds": (
-        "queue time limit (seconds)",
-        "The longest time, in seconds, a query may wait for an evaluator to start on it, which does "
-        "not count against queryTimeLimitSeconds. A query still waiting then is answered 503 Service "
-        "Unavailable (\"Server busy\") with Retry-After and a problem document naming the limit."),
-    "resultRowLimit": (
-        "result row limit",
-        "The most solutions (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer carries. A longer "
-        "result is cut to this many and marked: header X-Result-Truncated: true, and head.link "
-        "(JSON) or <link> (XML) pointing to the endpoint's #result-row-limit."),
-    "requestSizeLimitBytes": (
-        "request size limit (bytes)",
-        "The largest request body accepted; a larger one is answered 413 Content Too Large."),
-    "concurrentQueriesPerClient": (
-        "concurrent queries per client",
-        "How many queries one client (IP address) may have running at once; one more is "
-        "answered 429 Too Many Requests with Retry-After."),
-}
+#: the service's limits, as the ontology names them (their labels and definitions are the ontology's)
+LIMIT_TERMS = ("queryTimeLimitSeconds", "queueTimeLimitSeconds", "resultRowLimit", "requestSizeLimitBytes",
+               "concurrentQueriesPerClient")
+
+
+def limit_terms_query(base: str) -> str:
+    """A SELECT of ?term ?p ?o: what the release's ontology states about the limit terms."""
+    terms = " ".join(f"<{base}ontology#{name}>" for name in LIMIT_TERMS)
+    return f"SELECT ?term ?p ?o {{ VALUES ?term {{ {terms} }} ?term ?p ?o }}"
 
 
 def describe(settings: Settings, endpoint: str, host_url: str, graph_sizes: dict[str, int],
-             default_graph_triples: int) -> Graph:
+             default_graph_triples: int, terms: Iterable[tuple[Node, Node, Node]] = ()) -> Graph:
+    """The SPARQL 1.1 Service Description of `endpoint`, with its limits; `terms`, the ontology's
+    statements about the limit terms (limit_terms_query), say what each limit means."""
     unm = Namespace(settings.base + "ontology#")
     g = Graph()
     for prefix, ns in (("sd", SD), ("formats", FORMATS), ("void", VOID), ("unm", unm), ("dcterms", DCTERMS)):
@@ -102,9 +94,6 @@ def describe(settings: Settings, endpoint: str, host_url: str, graph_sizes: dict
     }
     for term, value in limits.items():
         g.add((service, unm[term], value))
-        label, comment = LIMIT_TERMS[term]
-        g.add((unm[term], RDF.type, RDF.Property))
-        g.add((unm[term], RDFS.label, Literal(label, lang="en")))
-        g.add((unm[term], RDFS.comment, Literal(comment, lang="en")))
-        g.add((unm[term], RDFS.domain, SD.Service))
+    for triple in terms:
+        g.add(triple)
     return g

@@ -27,7 +27,8 @@ from .config import PROJECT_ROOT
 from .i18n import chosen_language, direction, words
 from .namespaces import prefixes as dataset_prefixes
 from .negotiation import best_match, jsonld_profile
-from .service_description import describe
+from .rdfterms import to_rdflib
+from .service_description import describe, limit_terms_query
 from .sparql_protocol import (
     GRAPH_TYPES, HTML, JSONLD, NTRIPLES, RDFXML, RESULT_TYPES, RESULTS_JSON, TURTLE,
     MAX_NESTING, MAX_OPERATORS, NotAcceptable, ProtocolError, analysed, choose_type, content_type, operation_from, read_only_refusal,
@@ -326,7 +327,10 @@ def _service_description(host: str, media_type: str) -> bytes:
     count = pub.store.query("SELECT (COUNT(*) AS ?n) { ?s ?p ?o }", use_default_graph_as_union=True)
     default_triples = int(next(iter(count))["n"].value)
     sizes = dict(pub.release.manifest.get("graphs", {}))
-    graph = describe(settings(), host + "sparql", host, sizes, default_triples)
+    base = settings().base
+    terms = [tuple(to_rdflib(row[name]) for name in ("term", "p", "o"))
+             for row in pub.store.query(limit_terms_query(base), use_default_graph_as_union=True)]
+    graph = describe(settings(), host + "sparql", host, sizes, default_triples, terms)
     data = graph.serialize(format=_RDFLIB_FORMATS[media_type], encoding="utf-8")
     return data
 

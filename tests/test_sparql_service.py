@@ -52,9 +52,14 @@ def test_service_description_states_what_is_true(server, built):
     assert g.value(endpoint, UNM.resultRowLimit).toPython() == 10000
     assert g.value(endpoint, UNM.requestSizeLimitBytes).toPython() == 1_000_000
     assert g.value(endpoint, UNM.concurrentQueriesPerClient).toPython() == Settings().max_concurrent_queries_per_client == 1
+    # ... as the release's ontology states it: labels in the six languages, definitions, range
+    ontology = Graph().parse(built.file("ontology.ttl"), format="turtle")
     for term in ("queryTimeLimitSeconds", "queueTimeLimitSeconds", "resultRowLimit", "requestSizeLimitBytes",
                  "concurrentQueriesPerClient"):
-        assert g.value(UNM[term], URIRef("http://www.w3.org/2000/01/rdf-schema#comment"))
+        stated = set(ontology.predicate_objects(UNM[term]))
+        assert stated and set(g.predicate_objects(UNM[term])) == stated
+        assert {label.language for label in g.objects(UNM[term], _ns.RDFS.label)} == {"ar", "en", "es", "fr", "ru", "zh"}
+        assert {d.language for d in g.objects(UNM[term], _ns.SKOS.definition)} >= {"ar", "en"}
     # the dataset: union default graph with its size, every named graph with its size
     dataset = g.value(endpoint, SD.defaultDataset)
     default = g.value(dataset, SD.defaultGraph)
