@@ -53,7 +53,7 @@ def fanout_statistics(store: ox.Store) -> dict:
     statement once per graph it is in (an upper bound for every dataset a query can ask for)."""
     def per_predicate(position: str) -> dict[str, int]:
         rows = store.query(f"""SELECT ?p (MAX(?n) AS ?most) {{
-            SELECT ?p ?{position} (COUNT(*) AS ?n) {_EVERY_QUAD} GROUP BY ?p ?{position} }} GROUP BY ?p""")
+            SELECT ?p ?{position} (COUNT(*) AS ?n) {_EVERY_QUAD} GROUP BY ?p ?{position} }} GROUP BY ?p ORDER BY ?p""")
         return {row["p"].value: int(row["most"].value) for row in rows}
 
     def any_predicate(position: str) -> int:
