@@ -8,7 +8,9 @@ back when it exits.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable
 from typing import TypeVar
@@ -18,6 +20,9 @@ U = TypeVar("U")
 
 #: after Ctrl-C, how long the child may take to end by itself before it is stopped
 INTERRUPT_GRACE_SECONDS = 1.0
+
+#: prctl's option (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
 
 #: signals whose handlers a child forked from gunicorn's master must not inherit: the master's
 #: handlers only queue the signal for the master's loop, which the child does not run
@@ -44,7 +49,7 @@ def run_beside(function: Callable[..., T], args: tuple, here: Callable[[], U]) -
     at the fork (copy on write), so large arguments cost nothing to pass."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_answer, args=(sender, function, args))
+    child = context.Process(target=_answer, args=(sender, function, args, os.getpid()))
     try:
         child.start()
         sender.close()  # (inside the try: Ctrl-C may come as soon as the child exists)
@@ -68,10 +73,24 @@ def run_beside(function: Callable[..., T], args: tuple, here: Callable[[], U]) -
     raise value
 
 
-def _answer(sender, function: Callable, args: tuple) -> None:
+def die_with_parent(signum: int) -> None:
+    """Linux: the kernel sends this process `signum` when the thread that forked it ends (its
+    process ended, or it was stopped); elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signum)
+    except (OSError, AttributeError):
+        pass
+
+
+def _answer(sender, function: Callable, args: tuple, parent: int) -> None:
     for name in _MASTER_SIGNALS:
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a child stopped by its parent (SIGTERM: nothing runs in it any more) ends its own children
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before that was set
+        return
     try:
         outcome = (True, function(*args))
     except KeyboardInterrupt:  # Ctrl-C reached the whole group: the parent has it too

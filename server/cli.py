@@ -10,7 +10,7 @@ from . import config, release
 from .child_process import ChildEnded, run_in_child
 from .loading import SourceError
 from .progress import Progress
-from .validation import ValidatedSources, format_report, validate_sources
+from .validation import ValidatedSources, format_report, parse_sources, validate_parsed, validate_sources
 from .validation_engines import ENGINES, EngineError
 
 
@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if getattr(args, "root", None) and not getattr(args, "releases", None):
         settings = settings.with_overrides(releases=settings.root / "releases")
-    return args.run(settings, args)
+    try:
+        return args.run(settings, args)
+    except KeyboardInterrupt:  # (a build leaves nothing behind: server/release.py)
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,16 +86,21 @@ def _checked_sources(settings: config.Settings, progress: Progress | None = None
     """Validated sources, or None after printing why they are not publishable."""
     started = time.perf_counter()
     try:
-        sources = validate_sources(settings, progress=progress)
+        sources = _reported(validate_sources(settings, progress=progress), started)
     except (SourceError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+    return sources if sources.report.conforms else None
+
+
+def _reported(sources: ValidatedSources, started: float) -> ValidatedSources:
+    """The sources, after printing the verdict on them (and the report, if it has results)."""
     triples = sum(len(f.quads) for f in sources.data + sources.ontology)
     seconds = time.perf_counter() - started
     if not sources.report.conforms:
         print(format_report(sources.report), file=sys.stderr)
         print(f"\n{triples} triples in {len(sources.data)} data files: NOT publishable ({seconds:.2f}s, engine: {sources.report.engine})", file=sys.stderr)
-        return None
+        return sources
     if sources.report.violations:
         print(format_report(sources.report))
     print(f"{triples} triples in {len(sources.data)} data files conform to "
@@ -110,13 +119,19 @@ def _build(settings: config.Settings, args: argparse.Namespace) -> int:
 
 
 def rebuild(settings: config.Settings, progress: Progress | None = None) -> bool:
-    """Validate and build; on any failure print why and leave the current release alone.
-    `progress` shows the phases (parse, validate, dumps and store, ...) on stderr."""
-    sources = _checked_sources(settings, progress)
-    if sources is None:
-        return False
+    """Validate and build (the release written while the sources are validated: server/release.py);
+    on any failure print why and leave the current release alone. `progress` shows the phases
+    (parse, validate, dumps and store, ...) on stderr."""
     started = time.perf_counter()
-    built = release.build(sources, settings, progress=progress)
+    try:
+        parsed = parse_sources(settings, progress)
+        built = release.build(parsed, settings, progress=progress, validate=lambda: _reported(
+            validate_parsed(parsed, settings, progress=progress), started))
+    except (SourceError, EngineError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    except release.NotPublishable:  # its report is printed
+        return False
     print(f"release {built.version} at {built.path} ({built.manifest['quads']} quads, "
           f"{time.perf_counter() - started:.2f}s); {settings.releases / release.CURRENT} → {built.version}")
     return True

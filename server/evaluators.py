@@ -45,6 +45,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from .child_process import die_with_parent
 from .config import from_environment
 
 #: set by the process that started the pool (the gunicorn master) for the workers it forks
@@ -289,7 +290,7 @@ def _evaluator_main(listener: socket.socket, store: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)  # even in the middle of a long query
     _quiet_stdout()
     settings = from_environment()
     memory_mb = settings.sparql_memory_mb
@@ -366,17 +367,6 @@ def answer_job(job: dict, stores: dict) -> tuple:
         return ("error", error.status, error.title, error.detail, error.extra)
     except Exception as error:  # never let one query end the evaluator silently
         return ("error", 400, "Query evaluation failed", f"The query could not be evaluated: {error}", {})
-
-
-def _die_with_parent() -> None:
-    """Linux: be killed when the supervisor ends, even in the middle of a long query."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 def _in_big_stack(function, *args) -> None:

@@ -7,6 +7,7 @@ Use it as a context manager around the command (the live display needs starting 
 """
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import threading
 import time
@@ -73,14 +74,16 @@ class Progress:
         self._line(f"{name}{counted()} done in {time.perf_counter() - started:.1f}s")
 
     @contextmanager
-    def steps(self) -> Iterator[Callable[[str], None]]:
+    def steps(self) -> Iterator[Callable[[str | None], None]]:
         """Consecutive phases: each call of the yielded function ends the running phase (if any)
-        and starts the one it names; leaving the block ends the last."""
+        and starts the one it names (None: none); leaving the block ends the last."""
         running: list = []
 
-        def start(name: str) -> None:
+        def start(name: str | None) -> None:
             if running:
                 running.pop().__exit__(None, None, None)
+            if name is None:
+                return
             phase = self.phase(name)
             phase.__enter__()
             running.append(phase)
@@ -90,6 +93,34 @@ class Progress:
         finally:
             if running:
                 running.pop().__exit__(None, None, None)
+
+    @contextmanager
+    def steps_of_a_child(self) -> Iterator[Callable[[str | None], None]]:
+        """As `steps`, for a forked child (child_process.run_beside): the yielded function, called
+        in the child, sends the phase's name through a pipe; a thread here shows it."""
+        receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+        stop = threading.Event()
+
+        def show(step: Callable[[str | None], None]) -> None:
+            while True:  # what was sent before the child ended is shown before stopping
+                if receiver.poll(0.1):
+                    try:
+                        step(receiver.recv())
+                    except EOFError:
+                        return
+                elif stop.is_set():
+                    return
+
+        with self.steps() as step:
+            shower = threading.Thread(target=show, args=(step,), daemon=True)
+            shower.start()
+            try:
+                yield sender.send
+            finally:
+                stop.set()
+                shower.join()
+                receiver.close()
+                sender.close()
 
     def _line(self, text: str) -> None:
         print(f"{self.prefix}: {text}", file=self.stream, flush=True)

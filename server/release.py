@@ -4,6 +4,8 @@ A release folder holds the dumps, the SHACL report, a read-only Oxigraph store a
 ``manifest.json`` (version, date, checksums, counts). It is written under a temporary name and
 renamed into place; ``releases/current`` is then switched with an atomic symlink replace, so a
 reader sees the old release or the new one, never a mix, and a failed build changes nothing.
+The data's files are written while the sources are validated; sources that do not conform
+leave nothing behind.
 """
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyoxigraph as ox
 
@@ -29,7 +33,9 @@ from .namespaces import prefixes
 from .orphans import folder_name_prefix, remove_orphans
 from .progress import Progress
 from .rdfterms import graph_from_quads
-from .validation import ValidatedSources
+from .validation import ParsedSources, ValidatedSources
+
+T = TypeVar("T")
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
@@ -59,6 +65,14 @@ class ReleaseError(Exception):
     """A release folder that is missing, incomplete or corrupted."""
 
 
+class NotPublishable(ReleaseError):
+    """The sources do not conform to the shapes: no release is made of them."""
+
+    def __init__(self, sources: ValidatedSources):
+        super().__init__("refusing to build: the data does not conform to the shapes")
+        self.sources = sources
+
+
 @dataclass(frozen=True)
 class Release:
     path: Path
@@ -75,7 +89,7 @@ class Release:
         return ox.Store.read_only(str(self.path / STORE_DIR))
 
 
-def source_digest(sources: ValidatedSources, base: str, root: Path | None = None) -> str:
+def source_digest(sources: ParsedSources, base: str, root: Path | None = None) -> str:
     """A hash of every source file's path and bytes (and the catalogue metadata's under `root`),
     and of the base: same sources, same release."""
     digest = hashlib.sha256(base.encode())
@@ -87,12 +101,19 @@ def source_digest(sources: ValidatedSources, base: str, root: Path | None = None
     return digest.hexdigest()
 
 
-def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None = None,
-          progress: Progress | None = None) -> Release:
-    """Write a release of validated sources and make it current; reuse an identical one. `progress`
-    shows its phases (server/progress.py)."""
-    if not sources.report.conforms:
-        raise ReleaseError("refusing to build: the data does not conform to the shapes")
+def build(sources: ParsedSources, settings: Settings, validate: Callable[[], ValidatedSources] | None = None,
+          now: dt.datetime | None = None, progress: Progress | None = None) -> Release:
+    """Write a release of the sources and make it current; reuse an identical one. `validate`
+    (by default, the verdict `sources` carry) runs here while a forked child writes the data's
+    files on the other core (a process with RocksDB's threads validates first, then writes them
+    itself: _has_rocksdb_threads). If the sources do not conform (NotPublishable), the child is
+    stopped and nothing is kept. `progress` shows the phases (server/progress.py)."""
+    def verdict() -> ValidatedSources:
+        validated = _interruptible(validate) if validate else sources
+        if not validated.report.conforms:
+            raise NotPublishable(validated)
+        return validated
+
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     digest = source_digest(sources, settings.base, settings.root)
     version = f"{now:%Y-%m-%d}.{digest[:8]}"
@@ -100,12 +121,14 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
     previous = current_release(settings.releases, required=False)
     final = settings.releases / version
     remove_orphans(settings.releases, _staging_prefix())  # of builds killed before they could clean up
-    if not final.exists():
+    if final.exists():
+        verdict()
+    else:
         staging = Path(tempfile.mkdtemp(prefix=folder_name_prefix(_staging_prefix()), dir=settings.releases))
         staging.chmod(0o755)
         try:
-            with (progress or Progress.off()).steps() as step:
-                _write_release(staging, sources, settings, version, now, digest, previous, step)
+            _write_release(staging, sources, verdict, settings, version, now, digest, previous,
+                           progress or Progress.off())
             os.rename(staging, final)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
@@ -119,29 +142,76 @@ def build(sources: ValidatedSources, settings: Settings, now: dt.datetime | None
     return open_release(final)
 
 
+def _interruptible(function: Callable[[], T]) -> T:
+    """`function()` on a thread of its own while this one waits: a SHACL engine in native code
+    holds Ctrl-C back until it returns (52 s at 1M triples), the wait here does not."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function()))
+        except BaseException as error:
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="validation", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    succeeded, value = outcome[0]
+    if succeeded:
+        return value
+    raise value
+
+
 def _staging_prefix() -> str:
     # the host's name too: replicas on other machines may build into a shared releases folder,
     # where a pid of theirs means nothing here
     return f"{STAGING_PREFIX}{socket.gethostname()}-"
 
 
-def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, version: str,
-                   now: dt.datetime, digest: str, previous: Release | None,
-                   step: Callable[[str], None] = lambda phase: None) -> None:
-    # Two cores, two pairs of independent steps: the dumps beside the store, then the search
-    # index beside the figures (both read the store). A child sees the quads without a copy.
-    step("dumps and store")
-    data_quads = list(dict.fromkeys(loading.all_quads(sources.data + sources.ontology)))  # a triple stated twice counts once
-    run_beside(_write_dumps, (folder, data_quads, settings.base), lambda: _write_store(folder / STORE_DIR, data_quads))
-    _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), settings.base)
-    _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), settings.base)
-    (folder / "validation-report.ttl").write_bytes(
-        sources.report.graph.serialize(format="turtle", encoding="utf-8"))
-    step("search index and statistics")
-    _, (stats, fanout, validation) = run_beside(
-        search_index.write, (folder / search_index.FILE_NAME, folder / STORE_DIR),
-        lambda: _figures(folder / STORE_DIR, sources, settings.base))
-    step("description")
+@dataclass(frozen=True)
+class _DataFiles:
+    """What the child that wrote the data's files tells the rest of the release."""
+    quads: int
+    graphs: dict[str, int]
+    stats: statistics.Statistics
+    fanout: dict
+    shapes: int
+    focus_nodes: int
+
+
+def _write_release(folder: Path, sources: ParsedSources, verdict: Callable[[], ValidatedSources],
+                   settings: Settings, version: str, now: dt.datetime, digest: str,
+                   previous: Release | None, progress: Progress) -> None:
+    if _has_rocksdb_threads():
+        validated = verdict()
+        with progress.steps() as step:
+            written = _write_data_files(folder, sources, settings.base, step)
+    else:  # the data's files need no verdict: a child writes them while the sources are validated here
+        with progress.steps_of_a_child() as child_step:
+            written, validated = run_beside(_write_data_files, (folder, sources, settings.base, child_step), verdict)
+    with progress.steps() as step:
+        step("description")
+        (folder / "validation-report.ttl").write_bytes(
+            validated.report.graph.serialize(format="turtle", encoding="utf-8"))
+        _write_description_and_manifest(folder, settings, written, _validation_summary(validated, written),
+                                        version, now, digest, previous)
+        step("sync")
+        _fsync_tree(folder)
+
+
+def _validation_summary(validated: ValidatedSources, written: _DataFiles) -> dict:
+    return {
+        "conforms": validated.report.conforms,
+        "results": len(validated.report.violations),
+        "shapes_files": [f.source.path.name for f in validated.shapes],
+        "shapes": written.shapes,
+        "focus_nodes": written.focus_nodes,
+    }
+
+
+def _write_description_and_manifest(folder: Path, settings: Settings, written: _DataFiles, validation: dict,
+                                    version: str, now: dt.datetime, digest: str, previous: Release | None) -> None:
     files = {name: _describe(folder / name, media) for name, media in {**DUMPS, **EXTRA_FILES}.items()}
     created = now.isoformat().replace("+00:00", "Z")
     first_issued = (previous.manifest.get("first_issued") or previous.manifest["created"]) if previous else created
@@ -149,7 +219,7 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
         base=settings.base, catalog=dataset_description.load_catalog(settings.root, settings.base),
         license=settings.license, version=version, created=created, first_issued=first_issued,
         previous=previous.version if previous else None, source_sha256=digest, files=files,
-        stats=stats, validation=validation)
+        stats=written.stats, validation=validation)
     (folder / DESCRIPTION_FILE).write_bytes(description.serialize(format="turtle", encoding="utf-8"))
     files[DESCRIPTION_FILE] = _describe(folder / DESCRIPTION_FILE, "text/turtle")
     manifest = {
@@ -159,31 +229,55 @@ def _write_release(folder: Path, sources: ValidatedSources, settings: Settings, 
         "base": settings.base,
         "source_sha256": digest,
         "previous": previous.version if previous else None,
-        "quads": len(data_quads),
-        "graphs": dict(sorted(Counter(q.graph_name.value for q in data_quads).items())),
+        "quads": written.quads,
+        "graphs": written.graphs,
         "validation": validation,
-        "statistics": stats.to_json(),
-        light_queries.MANIFEST_KEY: fanout,
+        "statistics": written.stats.to_json(),
+        light_queries.MANIFEST_KEY: written.fanout,
         "files": files,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    step("sync")
-    _fsync_tree(folder)
 
 
-def _figures(store_path: Path, sources: ValidatedSources, base: str) -> tuple[statistics.Statistics, dict, dict]:
-    """The release's statistics, fan-out figures (server/light_queries.py) and validation summary."""
+def _has_rocksdb_threads() -> bool:
+    """Whether this process runs RocksDB's background threads (it opened a store before, as a test
+    runner does). They do not survive fork: a child that writes a store would wait for them for
+    ever, so such a process validates first and then writes the release itself (Linux names the
+    threads; elsewhere the answer is no)."""
+    for name in Path("/proc/self/task").glob("*/comm"):
+        try:
+            if name.read_text().startswith("rocksdb"):
+                return True
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return False
+
+
+def _write_data_files(folder: Path, sources: ParsedSources, base: str,
+                      step: Callable[[str | None], None]) -> _DataFiles:
+    """The dumps, the store, the search index and the figures, on two cores: the dumps beside the
+    store, then the search index beside the figures (both read the store). A child sees the quads
+    without a copy."""
+    step("dumps and store")
+    data_quads = list(dict.fromkeys(loading.all_quads(sources.data + sources.ontology)))  # a triple stated twice counts once
+    run_beside(_write_dumps, (folder, data_quads, base), lambda: _write_store(folder / STORE_DIR, data_quads))
+    _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), base)
+    _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), base)
+    step("search index and statistics")
+    _, (stats, fanout, (shapes, focus_nodes)) = run_beside(
+        search_index.write, (folder / search_index.FILE_NAME, folder / STORE_DIR),
+        lambda: _figures(folder / STORE_DIR, sources, base))
+    step(None)
+    graphs = dict(sorted(Counter(q.graph_name.value for q in data_quads).items()))
+    return _DataFiles(len(data_quads), graphs, stats, fanout, shapes, focus_nodes)
+
+
+def _figures(store_path: Path, sources: ParsedSources, base: str) -> tuple[statistics.Statistics, dict, tuple[int, int]]:
+    """The release's statistics, fan-out figures (server/light_queries.py), and the number of
+    shapes and of the focus nodes they have."""
     store = ox.Store.read_only(str(store_path))
-    shapes_count, focus_nodes = dataset_description.count_focus_nodes(
-        graph_from_quads(loading.all_quads(sources.shapes)), store)
-    validation = {
-        "conforms": sources.report.conforms,
-        "results": len(sources.report.violations),
-        "shapes_files": [f.source.path.name for f in sources.shapes],
-        "shapes": shapes_count,
-        "focus_nodes": focus_nodes,
-    }
-    return statistics.compute(store, base), light_queries.fanout_statistics(store), validation
+    focus = dataset_description.count_focus_nodes(graph_from_quads(loading.all_quads(sources.shapes)), store)
+    return statistics.compute(store, base), light_queries.fanout_statistics(store), focus
 
 
 def _write_dumps(folder: Path, quads: list[ox.Quad], base: str) -> None:

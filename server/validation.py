@@ -57,12 +57,18 @@ class Report:
 
 
 @dataclass
-class ValidatedSources:
-    """Everything parsed from the project, and the verdict on it."""
+class ParsedSources:
+    """Everything parsed from the project."""
 
     data: list[loading.ParsedFile]
     ontology: list[loading.ParsedFile]
     shapes: list[loading.ParsedFile]
+
+
+@dataclass
+class ValidatedSources(ParsedSources):
+    """Everything parsed from the project, and the verdict on it."""
+
     report: Report
 
 
@@ -80,16 +86,25 @@ def validate_sources(settings: Settings, engine: str | None = None,
     """Parse ontology, shapes and data (raising loading.SourceError on a parse error) and validate
     with `engine` (default: settings.validation_engine; validation_engines.EngineError if it
     cannot validate these shapes)."""
-    base = settings.base
-    progress = progress or Progress.off()
+    return validate_parsed(parse_sources(settings, progress), settings, engine, progress)
+
+
+def parse_sources(settings: Settings, progress: Progress | None = None) -> ParsedSources:
+    """Ontology, shapes and data parsed (loading.SourceError on a parse error)."""
     sources = [loading.ontology_file(settings), loading.shapes_files(settings), loading.data_files(settings)]
-    with progress.phase("parse", total=sum(map(len, sources))) as advance:
-        ontology, shapes, data = ([_parsed(source, base, advance) for source in group] for group in sources)
-    shacl = shapes_graph(shapes, base)
+    with (progress or Progress.off()).phase("parse", total=sum(map(len, sources))) as advance:
+        ontology, shapes, data = ([_parsed(source, settings.base, advance) for source in group] for group in sources)
+    return ParsedSources(data, ontology, shapes)
+
+
+def validate_parsed(parsed: ParsedSources, settings: Settings, engine: str | None = None,
+                    progress: Progress | None = None) -> ValidatedSources:
+    """The parsed sources with SHACL's verdict on them, from `engine` (as validate_sources)."""
+    shacl = shapes_graph(parsed.shapes, settings.base)
     chosen = validation_engines.choose(engine or settings.validation_engine, shacl)
-    with progress.phase(f"validate ({chosen})"):
-        report = run_shacl(loading.all_quads(data + ontology), shacl, data, chosen)
-    return ValidatedSources(data, ontology, shapes, report)
+    with (progress or Progress.off()).phase(f"validate ({chosen})"):
+        report = run_shacl(loading.all_quads(parsed.data + parsed.ontology), shacl, parsed.data, chosen)
+    return ValidatedSources(parsed.data, parsed.ontology, parsed.shapes, report)
 
 
 def _parsed(source: loading.SourceFile, base: str, advance) -> loading.ParsedFile:

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import multiprocessing
 import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 
 import pytest
 import rdflib
@@ -12,7 +18,7 @@ from rdflib.compare import isomorphic, to_isomorphic
 from server import loading, release
 from server.config import PROJECT_ROOT, Settings
 from server.rdfterms import dataset_from_quads, graph_from_quads
-from server.validation import validate_sources
+from server.validation import parse_sources, validate_parsed, validate_sources
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +104,78 @@ def test_a_failed_build_leaves_the_last_good_release_current(tmp_path):
     assert not [p for p in settings.releases.iterdir() if p.name.startswith(".building-")]
 
 
+def test_the_release_is_written_while_the_sources_are_validated(tmp_path):
+    """`lodpub build` writes the release in a child while the sources are validated: here the
+    validation waits until the child has written the store, so a build that validated first would
+    never finish. (In a process of its own: this test runner has RocksDB's threads, see below.)"""
+    settings = _copy_project(tmp_path)
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from server import release
+        from server.config import Settings
+        from server.validation import parse_sources, validate_parsed
+
+        settings = Settings(root=Path({str(tmp_path)!r}), releases=Path({str(settings.releases)!r}))
+        parsed = parse_sources(settings)
+
+        def validate_once_the_store_is_written():
+            deadline = time.monotonic() + 60
+            while not list(settings.releases.glob(".building-*/store/CURRENT")):
+                assert time.monotonic() < deadline, "the store was not written while validating"
+                time.sleep(0.02)
+            return validate_parsed(parsed, settings)
+
+        built = release.build(parsed, settings, validate=validate_once_the_store_is_written)
+        print(built.manifest["validation"]["conforms"], built.manifest["validation"]["focus_nodes"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    conforms, focus_nodes = done.stdout.split()
+    assert conforms == "True" and int(focus_nodes) > 0
+    assert release.verify_checksums(release.current_release(settings.releases)) == []
+
+
+def test_a_process_that_opened_a_store_builds_without_waiting_for_ever(tmp_path, built):
+    """RocksDB's background threads do not survive fork: a child of a process that has them waits
+    for ever when it writes a store. Such a process (this test runner, once it opened a store)
+    validates first and writes the release itself."""
+    store = built.open_store()
+    assert len(store) > 0
+    settings = _copy_project(tmp_path)
+    parsed = parse_sources(settings)
+    result = []
+    thread = threading.Thread(target=lambda: result.append(release.build(
+        parsed, settings, validate=lambda: validate_parsed(parsed, settings))), daemon=True)
+    thread.start()
+    thread.join(120)
+    assert result and result[0].manifest["quads"] == built.manifest["quads"]
+
+
+def test_sources_that_do_not_conform_leave_no_release_and_no_process(tmp_path):
+    """The verdict comes while the release is being written: the writing child is stopped, its
+    folder removed, the current release left alone, and the report printed with file and line."""
+    from tests.conftest import run_cli
+    settings = _copy_project(tmp_path)
+    assert run_cli("build", "--root", str(tmp_path)).returncode == 0
+    good = release.current_release(settings.releases)
+    meeting = tmp_path / "data" / "meeting" / "source-ar.ttl"
+    meeting.write_text(meeting.read_text(encoding="utf-8").replace(
+        "    schema:location place:un-headquarters ;", "    schema:location organization:escwa ;"), encoding="utf-8")
+    failed = run_cli("build", "--root", str(tmp_path))
+    assert failed.returncode == 1
+    assert "must be the IRI of a schema:Place" in failed.stderr and "source-ar.ttl:" in failed.stderr
+    assert "NOT publishable" in failed.stderr
+    assert release.current_release(settings.releases).path == good.path
+    assert sorted(p.name for p in settings.releases.iterdir()) == sorted([good.path.name, release.CURRENT])
+
+    parsed = parse_sources(settings)
+    with pytest.raises(release.NotPublishable):
+        release.build(parsed, settings, validate=lambda: validate_parsed(parsed, settings))
+    assert multiprocessing.active_children() == []
+    assert sorted(p.name for p in settings.releases.iterdir()) == sorted([good.path.name, release.CURRENT])
+
+
 def test_a_new_build_records_the_previous_release(tmp_path):
     from tests.conftest import run_cli
     settings = _copy_project(tmp_path)
@@ -159,3 +237,30 @@ def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
     assert not [p for p in leftovers if p.exists()]
     assert all(folder.is_dir() for folder in elsewhere)
     assert release.current_release(settings.releases) is not None
+
+
+def test_ctrl_c_while_the_sources_are_validated_stops_the_build_at_once(tmp_path):
+    """The SHACL engine holds Ctrl-C back until it returns (52 s at 1M triples): the build waits
+    for it on another thread, so it stops within seconds, leaving no process, no staging folder
+    and no release. (A corpus of ~170,000 triples, whose validation takes several seconds.)"""
+    import os
+    import signal
+    from bench import generate
+    root = generate.generate(tmp_path / "corpus", meetings=1200)
+    log = tmp_path / "build.log"
+    with log.open("w") as out:
+        build = subprocess.Popen([sys.executable, "-m", "server.cli", "build", "--root", str(root)],
+                                 cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while "search index and statistics …" not in log.read_text():  # (validating since the dumps began)
+        assert build.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    time.sleep(2.0)  # the engine's own work, past turning the quads into its input
+    os.killpg(build.pid, signal.SIGINT)  # Ctrl-C: the whole group
+    stopped = time.monotonic()
+    assert build.wait(30) == 130, log.read_text()
+    assert time.monotonic() - stopped < 4, log.read_text()
+    assert "validate (turbo) done" not in log.read_text() and log.read_text().endswith("interrupted\n")
+    assert subprocess.run(["pgrep", "-g", str(build.pid)], capture_output=True).stdout == b""
+    assert sorted(p.name for p in (root / "releases").iterdir()) == []
