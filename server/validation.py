@@ -90,8 +90,13 @@ def validate_sources(settings: Settings, engine: str | None = None,
 
 
 def parse_sources(settings: Settings, progress: Progress | None = None) -> ParsedSources:
-    """Ontology, shapes and data parsed (loading.SourceError on a parse error)."""
+    """Ontology, shapes and data parsed (loading.SourceError on a parse error, or when one of the
+    three folders holds no Turtle file: nothing unvalidated or unexplained is published)."""
     sources = [loading.ontology_file(settings), loading.shapes_files(settings), loading.data_files(settings)]
+    for folder, files in zip((settings.ontology_dir, settings.shapes_dir, settings.data_dir), sources):
+        if not files:
+            raise loading.SourceError(folder, None, None, "no Turtle file (*.ttl) here; a project needs "
+                                      "ontology/, shapes/ and data/ (is --root the right folder?)")
     with (progress or Progress.off()).phase("parse", total=sum(map(len, sources))) as advance:
         ontology, shapes, data = ([_parsed(source, settings.base, advance) for source in group] for group in sources)
     return ParsedSources(data, ontology, shapes)

@@ -618,6 +618,17 @@ def test_cli_reports_a_shacl_violation(project_copy):
     assert "NOT publishable" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_cli_refuses_a_root_without_sources(tmp_path, command):
+    """A mistyped --root used to build and serve an empty release ("0 triples conform")."""
+    (tmp_path / "ontology").mkdir()
+    shutil.copy(PROJECT_ROOT / "ontology" / "un-meetings.ttl", tmp_path / "ontology")
+    result = run_cli(command, "--root", str(tmp_path))
+    assert result.returncode == 1
+    assert f"error: {tmp_path / 'shapes'}: no Turtle file (*.ttl) here" in result.stderr, result.stderr
+    assert not (tmp_path / "releases").exists() or not any((tmp_path / "releases").iterdir())
+
+
 def test_cli_accepts_the_project_data():
     result = run_cli("validate")
     assert result.returncode == 0, result.stderr
