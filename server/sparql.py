@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import search_service
@@ -119,6 +119,8 @@ def _problem(status: int, title: str, detail: str, retry_after: int | None = Non
     response.vary.add("Accept")
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
     response.headers["Cache-Control"] = "no-store"
+    if "publication" in g:  # the release that answered, once one did (a malformed request: none)
+        response.headers["X-Release"] = g.publication.version
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     if status == 405:
@@ -163,7 +165,7 @@ def _answer(operation):
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
     cacheable = request.method in ("GET", "HEAD") and not text.volatile
-    if cacheable and _not_modified(tag, pub):
+    if cacheable and _not_modified(tag, pub, answered=False):
         return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     cache = pub.memo("sparql-result-cache", query_limits.ResultCache)
@@ -225,6 +227,8 @@ def _answer(operation):
             cache.put(cache_key, body, meta)
     else:
         body, meta = cached
+    if cacheable and request.if_none_match.star_tag:  # there is an answer
+        return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     if media_type == HTML and text.gives_graph:
         response = _page(query=operation.query, graph_text=body.decode("utf-8"), truncated=meta["truncated"])
@@ -270,10 +274,14 @@ def _is_light(text, pub, limit: int) -> bool:
         text.tokens, text.prefixes, pub.store, fanout, limit), len(text.normalised)))[0]
 
 
-def _not_modified(tag: str, pub) -> bool:
+def _not_modified(tag: str, pub, answered: bool = True) -> bool:
     """Whether the client's copy is current (RFC 9110 §13.2.2): its ETag, or, when it sends none,
-    its If-Modified-Since date against the release's (an answer changes only with the release)."""
+    its If-Modified-Since date against the release's (an answer changes only with the release).
+    "If-None-Match: *" asks whether there is an answer at all: not known before the query has
+    `answered` (one that fails is answered 4xx/5xx, never 304)."""
     if request.if_none_match:
+        if request.if_none_match.star_tag:
+            return answered
         return request.if_none_match.contains_weak(tag)
     since = request.if_modified_since
     return since is not None and pub.created <= since

@@ -408,6 +408,20 @@ def test_etag_and_304_on_a_repeated_get(server):
     assert requests.get(url, params={"query": SELECT}, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
+def test_if_none_match_star_is_304_only_for_a_query_that_has_an_answer(server):
+    """RFC 9110 §13.1.2: "*" matches when there is a current representation; a query that fails
+    when evaluated has none, and is answered its error (with the release that answered it)."""
+    url, accept = server.url + "/sparql", {"Accept": "application/sparql-results+json", "If-None-Match": "*"}
+    answered = requests.get(url, params={"query": SELECT}, headers=accept)
+    assert answered.status_code == 304 and answered.headers["ETag"]
+    failing = (f"SELECT ?thing WHERE {{ SERVICE <{BASE}search> {{ "
+               f"?thing <{BASE}ontology#matches> \"12\"^^<http://www.w3.org/2001/XMLSchema#integer> }} }}")
+    for _ in range(2):  # (the second time, nothing cached says otherwise)
+        refused = requests.get(url, params={"query": failing}, headers=accept)
+        assert refused.status_code == 400 and "takes a string" in refused.json()["detail"]
+        assert refused.headers["X-Release"] == answered.headers["X-Release"]
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_now_rand_and_uuids_are_new_at_every_request(server, method):
     """SPARQL 1.1 §17.4: NOW() is the time of this evaluation and STRUUID() a fresh string; the
