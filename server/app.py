@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import html_pages
     app.jinja_env.globals["site_words"] = i18n.words_by_language("page")  # every page's header and footer
     app.jinja_env.globals["plural"] = i18n.plural
+    app.jinja_env.filters["arabic_marked"] = i18n.arabic_marked
     html_pages.warm_up(app, settings.base)
     _open_release(app, settings)
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
+from markupsafe import Markup, escape
 from flask import request
 from werkzeug.datastructures import LanguageAccept
 
@@ -45,6 +46,22 @@ def asked_language() -> str:
     ``zh_Hant`` are ``en`` and ``zh`` (a language tag is case-insensitive, RFC 5646)."""
     asked = request.args.get("lang", "")
     return re.split(r"[-_]", asked.lower(), maxsplit=1)[0] if asked.isascii() else asked
+
+
+_ARABIC_LETTERS = "\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF"
+#: Arabic words, with the spaces and punctuation between them (not around them: «» stay outside)
+_ARABIC_RUN = re.compile(f"[{_ARABIC_LETTERS}](?:[{_ARABIC_LETTERS}\\s.,:!?()\\-]*[{_ARABIC_LETTERS}])?")
+
+
+def arabic_marked(text: str, lang: str | None) -> Markup:
+    """`text` escaped for HTML, its Arabic words (an English note quoting the source, say) marked
+    ``<span lang="ar" dir="rtl">``: pronounced as Arabic, and laid out right to left inside
+    left-to-right text. Arabic-script text not tagged ``ar`` is taken to be Arabic, the only
+    language in that script among ours."""
+    if lang == "ar" or not _ARABIC_RUN.search(text):
+        return escape(text)
+    return Markup(_ARABIC_RUN.sub(lambda run: f'<span lang="ar" dir="rtl">{run.group()}</span>',
+                                  str(escape(text))))
 
 
 def direction(lang: str) -> str:

@@ -335,3 +335,52 @@ def test_untitled_parts_are_named_by_type_and_position_wherever_they_are_linked(
         if lang in named:
             texts = {text for _, text in links}
             assert texts & set(named[lang]), (path, texts)
+
+
+class _TextLanguages(HTMLParser):
+    """Each run of text of a page (scripts aside) with the language in effect there: the nearest
+    lang attribute, as a browser and a screen reader read it ("" = not known)."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.runs: list[tuple[str, str]] = []
+        self._stack: list[tuple[str, str | None]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ("meta", "link", "br", "img", "input", "hr"):  # (void elements have no end)
+            self._stack.append((tag, dict(attrs).get("lang")))
+
+    def handle_endtag(self, tag):
+        while self._stack and self._stack.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        if data.strip() and not any(tag in ("script", "style") for tag, _ in self._stack):
+            lang = next((lang for _, lang in reversed(self._stack) if lang is not None), None)
+            self.runs.append((lang, data))
+
+
+ARABIC_LETTER = re.compile("[\u0600-\u06FF]")
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_arabic_quoted_in_another_language_is_marked_arabic(server, lang):
+    """The editorial notes quote the Arabic source inside English sentences: the quotes are read
+    as Arabic, right to left, and the sentence around them stays in the page's language."""
+    response, _ = _page(server, f"/doc/{MEETING}?lang={lang}")
+    runs = _TextLanguages(response.text).runs
+    arabic = [(run_lang, text) for run_lang, text in runs if ARABIC_LETTER.search(text)]
+    assert any("توقيت بيروت" in text for _, text in arabic)  # the note's quote
+    assert [(run_lang, text) for run_lang, text in arabic if run_lang != "ar"] == []
+    note = next(text for run_lang, text in runs if "the page gives the hours" in text)
+    assert not ARABIC_LETTER.search(note) and dict((t, l) for l, t in runs)[note] == "en"
+
+
+def test_an_untagged_literal_is_not_given_the_pages_language(server):
+    """A postal address (plain strings, no language tag) in an Arabic page: its language is not
+    known (lang=""), not Arabic, which a screen reader would pronounce it in."""
+    response, _ = _page(server, "/doc/place/un-headquarters?lang=ar")
+    runs = _TextLanguages(response.text).runs
+    address = [(run_lang, text) for run_lang, text in runs if "760 United Nations Plaza" in text]
+    assert address and all(run_lang == "" for run_lang, _ in address)
