@@ -36,6 +36,7 @@ from .rdfterms import graph_from_quads
 from .validation import ParsedSources, ValidatedSources
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
@@ -183,13 +184,13 @@ class _DataFiles:
 def _write_release(folder: Path, sources: ParsedSources, verdict: Callable[[], ValidatedSources],
                    settings: Settings, version: str, now: dt.datetime, digest: str,
                    previous: Release | None, progress: Progress) -> None:
-    if _has_rocksdb_threads():
+    if not settings.build_in_parallel or _has_rocksdb_threads():
         validated = verdict()
         with progress.steps() as step:
-            written = _write_data_files(folder, sources, settings.base, step)
+            written = _write_data_files(folder, sources, settings.base, step, settings.build_in_parallel)
     else:  # the data's files need no verdict: a child writes them while the sources are validated here
         with progress.steps_of_a_child() as child_step:
-            written, validated = run_beside(_write_data_files, (folder, sources, settings.base, child_step), verdict)
+            written, validated = run_beside(_write_data_files, (folder, sources, settings.base, child_step, True), verdict)
     with progress.steps() as step:
         step("description")
         (folder / "validation-report.ttl").write_bytes(
@@ -254,22 +255,28 @@ def _has_rocksdb_threads() -> bool:
 
 
 def _write_data_files(folder: Path, sources: ParsedSources, base: str,
-                      step: Callable[[str | None], None]) -> _DataFiles:
-    """The dumps, the store, the search index and the figures, on two cores: the dumps beside the
-    store, then the search index beside the figures (both read the store). A child sees the quads
-    without a copy."""
+                      step: Callable[[str | None], None], parallel: bool) -> _DataFiles:
+    """The dumps, the store, the search index and the figures; `parallel`, on two cores: the dumps
+    beside the store, then the search index beside the figures (both read the store). A child
+    sees the quads without a copy."""
+    both = run_beside if parallel else _one_after_the_other
     step("dumps and store")
     data_quads = list(dict.fromkeys(loading.all_quads(sources.data + sources.ontology)))  # a triple stated twice counts once
-    run_beside(_write_dumps, (folder, data_quads, base), lambda: _write_store(folder / STORE_DIR, data_quads))
+    both(_write_dumps, (folder, data_quads, base), lambda: _write_store(folder / STORE_DIR, data_quads))
     _write_triples(folder / "ontology.ttl", loading.all_quads(sources.ontology), base)
     _write_triples(folder / "shapes.ttl", loading.all_quads(sources.shapes), base)
     step("search index and statistics")
-    _, (stats, fanout, (shapes, focus_nodes)) = run_beside(
+    _, (stats, fanout, (shapes, focus_nodes)) = both(
         search_index.write, (folder / search_index.FILE_NAME, folder / STORE_DIR),
         lambda: _figures(folder / STORE_DIR, sources, base))
     step(None)
     graphs = dict(sorted(Counter(q.graph_name.value for q in data_quads).items()))
     return _DataFiles(len(data_quads), graphs, stats, fanout, shapes, focus_nodes)
+
+
+def _one_after_the_other(function: Callable[..., T], args: tuple, then: Callable[[], U]) -> tuple[T, U]:
+    """run_beside's results, in this process, one step after the other."""
+    return function(*args), then()
 
 
 def _figures(store_path: Path, sources: ParsedSources, base: str) -> tuple[statistics.Statistics, dict, tuple[int, int]]:

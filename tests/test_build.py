@@ -136,6 +136,23 @@ def test_the_release_is_written_while_the_sources_are_validated(tmp_path):
     assert release.verify_checksums(release.current_release(settings.releases)) == []
 
 
+def test_a_build_in_one_process_validates_first_and_makes_the_same_release(tmp_path, built):
+    """LODPUB_BUILD_IN_PARALLEL=0, for a machine short of memory: the phases one after the other
+    (validation done before the first file is written), the same data."""
+    import os
+    settings = _copy_project(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "server.cli", "build", "--root", str(tmp_path)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "LODPUB_BUILD_IN_PARALLEL": "0"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines.index("lodpub: dumps and store …") > next(
+        i for i, line in enumerate(lines) if line.startswith("lodpub: validate (turbo) done in"))
+    one = release.current_release(settings.releases)
+    assert (one.manifest["quads"], one.manifest["graphs"], one.manifest["statistics"]) == \
+        (built.manifest["quads"], built.manifest["graphs"], built.manifest["statistics"])
+    assert release.verify_checksums(one) == []
+
+
 def test_a_process_that_opened_a_store_builds_without_waiting_for_ever(tmp_path, built):
     """RocksDB's background threads do not survive fork: a child of a process that has them waits
     for ever when it writes a store. Such a process (this test runner, once it opened a store)
