@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     _open_release(app, settings)
 
     app.after_request(_shared_headers)
+    from .preconditions import hold_if_match, refuse_failed_preconditions
+    app.before_request(hold_if_match)
+    app.after_request(refuse_failed_preconditions)  # (run before _shared_headers: Flask runs the last first)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(ReleaseError, _no_release)
