@@ -322,6 +322,8 @@ def write_triples(triples: list, media_type: str, prefixes: dict[str, str], trun
     if media_type == JSONLD and base:
         return write_jsonld(triples, base, profile)
     rdf_format = _RDF_FORMATS[media_type]
+    if rdf_format == ox.RdfFormat.RDF_XML:
+        _refuse_iris_without_xml_names(triples)
     if rdf_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML):
         used = _used_prefixes(triples, prefixes)
         body = ox.serialize(triples, format=rdf_format, prefixes=used)
@@ -335,6 +337,26 @@ def write_triples(triples: list, media_type: str, prefixes: dict[str, str], trun
     if rdf_format == ox.RdfFormat.JSON_LD and not triples:
         body = b"[]"
     return body
+
+
+_RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+#: an XML name that can end an IRI (the element's local name): a letter or "_", then name characters
+_XML_LOCAL_NAME = re.compile(r"(?:[^\W\d]|_)[\w.\-\u00B7\u0300-\u036F\u203F\u2040]*\Z")
+
+
+def _refuse_iris_without_xml_names(triples: list) -> None:
+    """RDF/XML writes each predicate, and each class a node is typed with, as an element named by
+    a namespace and a local name; an IRI that does not end in an XML name (<http://x.org/p/1>)
+    cannot be written (RDF/XML 1.1 §2.1), and Oxigraph wrote an element `<oxprefix:>`, which is
+    not XML. The graph is refused as RDF/XML instead: 406, with the formats that can carry it."""
+    for t in triples:
+        for term in (t.predicate, t.object if t.predicate == _RDF_TYPE else None):
+            if isinstance(term, ox.NamedNode) and not _XML_LOCAL_NAME.search(term.value):
+                raise EvaluationError(
+                    406, "Not Acceptable",
+                    f"This graph cannot be written as RDF/XML: <{term.value}> does not end in an XML name, "
+                    "which RDF/XML needs for every predicate and class. Ask for Turtle, N-Triples or JSON-LD.",
+                    available=[TURTLE, NTRIPLES, JSONLD])
 
 
 def _used_prefixes(triples: list, prefixes: dict[str, str]) -> dict[str, str]:

@@ -191,6 +191,23 @@ def test_a_graph_our_context_cannot_compact_is_sent_expanded(server, built):
     assert isomorphic(parse_graph(response.content, "application/ld+json"), reference_graph(built, query))
 
 
+@pytest.mark.parametrize("iri", ["http://example.org/p/1", "http://example.org/p/"])
+def test_a_graph_rdf_xml_cannot_write_is_refused_as_rdf_xml(server, built, iri):
+    """RDF/XML names each predicate and class with an XML element; <…/p/1> ends in no XML name,
+    and Oxigraph wrote `<oxprefix:>`, which no XML parser reads. 406, naming the formats that can
+    carry the graph; an IRI that does end in a name is written, and parses back."""
+    for query in (f"CONSTRUCT {{ <http://a> <{iri}> 1 }} WHERE {{}}", f"CONSTRUCT {{ <http://a> a <{iri}> }} WHERE {{}}"):
+        refused = requests.get(server.url + "/sparql", params={"query": query}, headers={"Accept": "application/rdf+xml"})
+        assert refused.status_code == 406 and iri in refused.json()["detail"]
+        assert "text/turtle" in refused.json()["available"]
+        turtle = requests.get(server.url + "/sparql", params={"query": query}, headers={"Accept": "text/turtle"})
+        assert isomorphic(parse_graph(turtle.content, "text/turtle"), reference_graph(built, query))
+    query = "CONSTRUCT { <http://a> <http://example.org/p/1a> 1 . <http://a> a <http://example.org/C#x.1> } WHERE {}"
+    written = requests.get(server.url + "/sparql", params={"query": query}, headers={"Accept": "application/rdf+xml"})
+    assert written.status_code == 200
+    assert isomorphic(parse_graph(written.content, "application/rdf+xml"), reference_graph(built, query))
+
+
 BIND_TEXT = "SELECT ?x WHERE { BIND(\"caf%s\" AS ?x) }"
 
 
