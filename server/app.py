@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(search.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.before_request(request_log.note_route)
+    app.before_request(_host_required)
     from . import html_pages
     app.jinja_env.globals["site_words"] = i18n.words_by_language("page")  # every page's header and footer
     app.jinja_env.globals["plural"] = i18n.plural
@@ -131,6 +132,15 @@ def _shared_headers(response):
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     response.headers.extend([(name, value) for name, value in _SHARED_HEADERS if name.lower() not in present])
     return response
+
+
+def _host_required():
+    """RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400 (gunicorn passes it
+    on; the answer would otherwise carry links to whatever host the server guessed)."""
+    if request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1" and not request.environ.get("HTTP_HOST"):
+        return error_response(400, "Bad Request", "An HTTP/1.1 request must say which host it is for "
+                              "(a Host header, RFC 9112 §3.2).")
+    return None
 
 
 def wants_html() -> bool:

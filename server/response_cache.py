@@ -55,7 +55,8 @@ class ResponseCache:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        if self.max_bytes <= 0 or method not in ("GET", "HEAD") or any(h in environ for h in _BYPASS):
+        if self.max_bytes <= 0 or method not in ("GET", "HEAD") or any(h in environ for h in _BYPASS) \
+                or "HTTP_HOST" not in environ:  # (the app refuses an HTTP/1.1 request without one)
             return self.app(environ, start_response)
         try:
             publication = self.publisher.current()

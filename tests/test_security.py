@@ -291,3 +291,25 @@ def test_static_files_are_only_the_shipped_ones(server):
         response = server.get(f"/static/{name}")
         assert response.status_code == 200 and response.content == data
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_http_1_1_request_without_host_is_a_400(server):
+    """RFC 9112 §3.2 (gunicorn passes such a request on); HTTP/1.0 has no Host to require."""
+    import socket
+
+    def status_of(request: bytes) -> int:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        return int(answer.split(b" ", 2)[1])
+
+    target = b"GET /id/meeting/nua-regional-commissions-2022 "
+    for _ in range(3):  # (asked again: never answered from the response cache)
+        assert status_of(target + b"HTTP/1.1\r\nConnection: close\r\n\r\n") == 400
+    assert status_of(target + b"HTTP/1.0\r\n\r\n") == 303
+    assert status_of(target + b"HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n") == 303
