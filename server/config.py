@@ -60,9 +60,9 @@ class Settings:
     #: SHACL engine of validate/build: "auto" (pyshacl-turbo when it can, else pySHACL), "pyshacl"
     #: (the reference) or "turbo" (server/validation_engines.py).
     validation_engine: str = "auto"
-    #: The build writes the release while it validates, on both cores (three processes: 3.7-4.0
-    #: GiB at its peak at 1M triples); off, one step after the other in one process (2.2 GiB,
-    #: ~40 % longer: docs/performance.md, "Validation beside the release").
+    #: The build writes the release while it validates, on both cores (three processes: 3.9 GiB
+    #: at its peak at 1M triples, 98 s); off, one step after the other in one process (2.2 GiB,
+    #: 164 s: docs/performance.md, "Validation beside the release").
     build_in_parallel: bool = True
     #: Licence of the published data (a URL).
     license: str = "https://creativecommons.org/licenses/by/4.0/"
