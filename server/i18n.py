@@ -9,8 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
-from markupsafe import Markup, escape
 from flask import request
+from markupsafe import Markup, escape
 from werkzeug.datastructures import LanguageAccept
 
 #: The six UN official languages, in the UN's order (alphabetical in English).
