@@ -259,7 +259,7 @@ def test_the_folder_of_a_killed_build_is_removed_by_the_next(tmp_path):
 def test_ctrl_c_while_the_sources_are_validated_stops_the_build_at_once(tmp_path):
     """The SHACL engine holds Ctrl-C back until it returns (52 s at 1M triples): the build waits
     for it on another thread, so it stops within seconds, leaving no process, no staging folder
-    and no release. (A corpus of ~170,000 triples, whose validation takes several seconds.)"""
+    and no release. (A corpus of ~150,000 triples, whose validation takes several seconds.)"""
     import os
     import signal
     from bench import generate
