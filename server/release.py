@@ -145,7 +145,8 @@ def build(sources: ParsedSources, settings: Settings, validate: Callable[[], Val
 
 def _interruptible(function: Callable[[], T]) -> T:
     """`function()` on a thread of its own while this one waits: a SHACL engine in native code
-    holds Ctrl-C back until it returns (52 s at 1M triples), the wait here does not."""
+    holds Ctrl-C back until it returns (52 s at 1M triples), the wait here does not. (A daemon
+    thread: concurrent.futures joins its threads at exit, which would wait for the engine.)"""
     outcome: list = []
 
     def run() -> None:
