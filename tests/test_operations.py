@@ -358,7 +358,7 @@ def test_ctrl_c_ends_every_process_of_the_server_within_seconds(built, settings,
             os.killpg(group, signal.SIGINT)
             while _group_alive(group) and time.monotonic() - started < 9:
                 time.sleep(0.05)
-            assert not _group_alive(group), _group_members(group) + live.log
+            assert not _group_alive(group), "alive:\n" + "\n".join(_group_members(group)) + "\n" + live.log
         finally:
             if _group_alive(group):
                 os.killpg(group, signal.SIGKILL)
@@ -396,26 +396,19 @@ def test_a_worker_quits_on_a_signal_that_lands_inside_its_pools_lock():
     assert gthreads == []  # still waiting for the lock its own thread holds
 
 
-def _group_members(group: int) -> str:
-    """The processes of the group still alive, for a failure's message."""
+def _group_members(group: int) -> list[str]:
+    """The pid and command line of each live process of the group."""
     members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            if int(fields[2]) == group and fields[0] != "Z":
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                members.append(f"{stat.parent.name} {command}")
+        except OSError:  # a process that ended meanwhile
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            members.append(f"alive: {stat.parent.name} {command}\n")
-    return "".join(members)
+    return members
 
 
 def _group_alive(group: int) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            return True
-    return False
+    return bool(_group_members(group))

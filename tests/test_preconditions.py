@@ -19,7 +19,7 @@ def site(request, server):
 
 
 def _get(site, path, **headers) -> requests.Response:
-    return requests.get(site.url + path, headers=headers, allow_redirects=False, timeout=30)
+    return site.get(path, headers=headers)
 
 
 def test_a_dump_is_sent_only_if_it_is_still_the_copy_held(site):
