@@ -227,7 +227,7 @@ def _answer(operation):
             cache.put(cache_key, body, meta)
     else:
         body, meta = cached
-    if cacheable and request.if_none_match.star_tag:  # there is an answer
+    if cacheable and _not_modified(tag, pub):  # the same question, now that there is an answer ("*" matches)
         return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     if media_type == HTML and text.gives_graph:
