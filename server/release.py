@@ -69,10 +69,6 @@ class ReleaseError(Exception):
 class NotPublishable(ReleaseError):
     """The sources do not conform to the shapes: no release is made of them."""
 
-    def __init__(self, sources: ValidatedSources):
-        super().__init__("refusing to build: the data does not conform to the shapes")
-        self.sources = sources
-
 
 @dataclass(frozen=True)
 class Release:
@@ -112,7 +108,8 @@ def build(sources: ParsedSources, settings: Settings, validate: Callable[[], Val
     def verdict() -> ValidatedSources:
         validated = _interruptible(validate) if validate else sources
         if not validated.report.conforms:
-            raise NotPublishable(validated)
+            raise NotPublishable(f"refusing to build: the data does not conform to the shapes "
+                                 f"({len(validated.report.violations)} results)")
         return validated
 
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
