@@ -11,7 +11,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.utils import get_current_url
 
-from . import i18n, request_log
+from . import i18n, preconditions, request_log
 from .config import Settings, from_environment
 from .negotiation import best_match
 from .publication import Publication, Publisher
@@ -37,8 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import search  # /search, and the search box of every page's header
     app.register_blueprint(search.blueprint)
     app.register_blueprint(metrics.blueprint)
-    app.before_request(request_log.note_route)
-    app.before_request(_host_required)
+    app.before_request(_before_the_view)
     from . import html_pages
     app.jinja_env.globals["site_words"] = i18n.words_by_language("page")  # every page's header and footer
     app.jinja_env.globals["plural"] = i18n.plural
@@ -47,9 +46,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     _open_release(app, settings)
 
     app.after_request(_shared_headers)
-    from .preconditions import hold_if_match, refuse_failed_preconditions
-    app.before_request(hold_if_match)
-    app.after_request(refuse_failed_preconditions)  # (run before _shared_headers: Flask runs the last first)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(ReleaseError, _no_release)
@@ -134,12 +130,20 @@ def _shared_headers(response):
     return response
 
 
-def _host_required():
-    """RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400 (gunicorn passes it
+def _before_the_view():
+    """What every request needs before its view, in one hook (each hook Flask calls costs every
+    request ~20k instructions, 1.2 % of an uncached ASK): its route for the access log; a Host
+    header; If-Match and If-Unmodified-Since, which server/preconditions.py evaluates on the
+    view's answer.
+
+    RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400 (gunicorn passes it
     on; the answer would otherwise carry links to whatever host the server guessed)."""
-    if request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1" and not request.environ.get("HTTP_HOST"):
+    request_log.note_route()
+    environ = request.environ
+    if environ.get("SERVER_PROTOCOL") == "HTTP/1.1" and not environ.get("HTTP_HOST"):
         return error_response(400, "Bad Request", "An HTTP/1.1 request must say which host it is for "
                               "(a Host header, RFC 9112 §3.2).")
+    preconditions.hold_if_match()
     return None
 
 

@@ -11,19 +11,21 @@ than 2xx or 304 (a 404, a failed query) ignores them.
 """
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, after_this_request, request
 from werkzeug.http import parse_etags
-
-from .app import error_response
 
 _HELD = "lodpub.if_match"
 
 
 def hold_if_match() -> None:
-    """Before the view: If-Match out of werkzeug's sight."""
-    value = request.environ.pop("HTTP_IF_MATCH", None)
+    """Before the view: If-Match out of werkzeug's sight, and the answer checked after the view
+    when the request states a precondition (per request: a hook for all would cost every one)."""
+    environ = request.environ
+    value = environ.pop("HTTP_IF_MATCH", None)
     if value is not None:
-        request.environ[_HELD] = value
+        environ[_HELD] = value
+    if value is not None or "HTTP_IF_UNMODIFIED_SINCE" in environ:
+        after_this_request(refuse_failed_preconditions)
 
 
 def refuse_failed_preconditions(response: Response) -> Response:
@@ -42,6 +44,7 @@ def refuse_failed_preconditions(response: Response) -> Response:
 
 
 def _failed(header: str, why: str) -> Response:
+    from .app import error_response  # (app.py imports this module)
     failed = error_response(412, "Precondition Failed", f"The {header} condition is false: {why}.")
     failed.headers["Cache-Control"] = "no-store"
     return failed

@@ -70,7 +70,7 @@ class RequestLog:
 
 
 def note_route() -> None:
-    """The URL rule this request matched, left for the middleware (a before_request hook)."""
+    """The URL rule this request matched, left for the middleware (before the view)."""
     request.environ[ROUTE_KEY] = metrics.route()
 
 

@@ -165,7 +165,9 @@ def _answer(operation):
     etag = f'W/"{tag}"'
     cache_key = tag + "\x1e" + link
     cacheable = request.method in ("GET", "HEAD") and not text.volatile
-    if cacheable and _not_modified(tag, pub, answered=False):
+    environ = request.environ
+    conditional = cacheable and ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ)
+    if conditional and _not_modified(tag, pub, answered=False):
         return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     cache = pub.memo("sparql-result-cache", query_limits.ResultCache)
@@ -227,7 +229,7 @@ def _answer(operation):
             cache.put(cache_key, body, meta)
     else:
         body, meta = cached
-    if cacheable and _not_modified(tag, pub):  # the same question, now that there is an answer ("*" matches)
+    if conditional and _not_modified(tag, pub):  # the same question, now that there is an answer ("*" matches)
         return _finish(current_app.response_class(status=304), etag, pub, {}, html=media_type == HTML)
 
     if media_type == HTML and text.gives_graph:
