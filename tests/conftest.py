@@ -29,6 +29,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_group_members(group: int) -> list[str]:
+    """The pid and command line of each live process of the group (a zombie is not live: it
+    waits only for its parent to read its exit status)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                members.append(f"{stat.parent.name} {command}")
+        except OSError:  # a process that ended meanwhile
+            continue
+    return members
+
+
+def members_left_after(group: int, seconds: float = 2.0) -> list[str]:
+    """The group's live processes once it has had `seconds` to end (a process killed a moment
+    ago may still be tearing down)."""
+    deadline = time.monotonic() + seconds
+    while (left := process_group_members(group)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})})

@@ -19,6 +19,7 @@ from server import loading, release
 from server.config import PROJECT_ROOT, Settings
 from server.rdfterms import dataset_from_quads, graph_from_quads
 from server.validation import parse_sources, validate_parsed, validate_sources
+from tests.conftest import members_left_after
 
 
 @pytest.fixture(scope="module")
@@ -279,5 +280,5 @@ def test_ctrl_c_while_the_sources_are_validated_stops_the_build_at_once(tmp_path
     assert build.wait(30) == 130, log.read_text()
     assert time.monotonic() - stopped < 4, log.read_text()
     assert "validate (turbo) done" not in log.read_text() and log.read_text().endswith("interrupted\n")
-    assert subprocess.run(["pgrep", "-g", str(build.pid)], capture_output=True).stdout == b""
+    assert members_left_after(build.pid) == []
     assert sorted(p.name for p in (root / "releases").iterdir()) == []

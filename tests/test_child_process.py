@@ -12,6 +12,7 @@ import time
 import pytest
 
 from server.child_process import ChildEnded, run_beside, run_in_child
+from tests.conftest import members_left_after
 from server.config import PROJECT_ROOT
 
 
@@ -91,5 +92,4 @@ def test_ctrl_c_stops_a_child_busy_where_it_cannot_see_it(parent):
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 130 and output == "interrupted\n"
     assert time.monotonic() - started < 10  # the grace is 1 s; the step would take 60
-    left = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout
-    assert not left.split()
+    assert members_left_after(process.pid) == []

@@ -22,7 +22,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import LiveServer
+from .conftest import LiveServer, process_group_members
 from .test_sparql_limits import REMOTE_RUNAWAY, RUNAWAY
 
 DOC = "/doc/organization/escwa.ttl"
@@ -358,7 +358,7 @@ def test_ctrl_c_ends_every_process_of_the_server_within_seconds(built, settings,
             os.killpg(group, signal.SIGINT)
             while _group_alive(group) and time.monotonic() - started < 9:
                 time.sleep(0.05)
-            assert not _group_alive(group), "alive:\n" + "\n".join(_group_members(group)) + "\n" + live.log
+            assert not _group_alive(group), "alive:\n" + "\n".join(process_group_members(group)) + "\n" + live.log
         finally:
             if _group_alive(group):
                 os.killpg(group, signal.SIGKILL)
@@ -396,19 +396,5 @@ def test_a_worker_quits_on_a_signal_that_lands_inside_its_pools_lock():
     assert gthreads == []  # still waiting for the lock its own thread holds
 
 
-def _group_members(group: int) -> list[str]:
-    """The pid and command line of each live process of the group."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == group and fields[0] != "Z":
-                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                members.append(f"{stat.parent.name} {command}")
-        except OSError:  # a process that ended meanwhile
-            continue
-    return members
-
-
 def _group_alive(group: int) -> bool:
-    return bool(_group_members(group))
+    return bool(process_group_members(group))
