@@ -12,8 +12,8 @@ import time
 import pytest
 
 from server.child_process import ChildEnded, run_beside, run_in_child
-from tests.conftest import members_left_after
 from server.config import PROJECT_ROOT
+from tests.conftest import members_left_after
 
 
 def test_the_value_and_the_exception_come_back():
