@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -272,21 +271,23 @@ def test_a_target_not_met_says_which_cells_the_runs_ceilings_put_out_of_reach():
         "at rest, before any request, RSS already 1.33× Oxigraph's peak (320.0 / 240.0 MiB; PSS 180.0)"
 
 
-@pytest.mark.parametrize("kind", ["ask", "describe", "html", "turtle", "jsonld"])
-def test_the_instruction_counts_requests_that_were_answered_right(built, settings, kind):
-    """bench.instructions' counted loop (what callgrind measures), run without callgrind: every
-    answer must be a 200 of the right type, else the count means nothing and the run stops."""
-    env = dict(os.environ, LODPUB_RELEASES=str(settings.releases), LODPUB_ACCESS_LOG="0",
-               LODPUB_SPARQL_CACHE_BYTES="0", LODPUB_RESPONSE_CACHE_BYTES="0")
-    done = subprocess.run([sys.executable, str(PROJECT / "bench/instructions.py"), "--inner", kind, "--requests", "3"],
-                          capture_output=True, text=True, timeout=120, cwd=PROJECT, env=env)
-    assert done.returncode == 0, done.stderr[-4000:]
+@pytest.fixture(scope="module")
+def instruction_requests(built, settings):
+    from bench import instructions
+    return instructions.items(settings.releases, settings.base)
 
 
-def test_the_instruction_count_refuses_wrong_answers(built, settings):
-    # served under another base, the meeting's document path is not found: 404s, not counted
-    env = dict(os.environ, LODPUB_RELEASES=str(settings.releases), LODPUB_ACCESS_LOG="0",
-               LODPUB_BASE="https://example.org/un/")
-    done = subprocess.run([sys.executable, str(PROJECT / "bench/instructions.py"), "--inner", "turtle", "--requests", "3"],
-                          capture_output=True, text=True, timeout=120, cwd=PROJECT, env=env)
-    assert done.returncode != 0 and "turtle: 53 wrong answers, e.g. ('404 NOT FOUND'" in done.stderr
+@pytest.mark.parametrize("name", ["ask", "describe-meeting", "meeting.html", "meeting.ttl", "meeting.jsonld"])
+def test_the_instruction_count_asks_bench_runs_requests_and_checks_their_answers(settings, instruction_requests, name):
+    """bench.instructions' counted loop (what callgrind measures), run without callgrind: the
+    request of bench.run's mix by that name, answered 200 every time and right by its check."""
+    from bench import instructions
+    assert instructions.measure(PROJECT, instruction_requests[name], 3, settings.releases, callgrind=False) is None
+
+
+def test_the_instruction_count_refuses_a_wrong_answer(settings, instruction_requests):
+    from dataclasses import replace
+    from bench import instructions
+    ask = instruction_requests["ask"]  # the sample meeting has a place with an address: true
+    with pytest.raises(SystemExit, match="ask: wrong answer: boolean True, expected False"):
+        instructions.measure(PROJECT, replace(ask, check=workload.boolean(False)), 3, settings.releases, callgrind=False)
