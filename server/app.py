@@ -22,7 +22,10 @@ from .templating import ViewModelEnvironment
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, open_release: bool = True) -> Flask:
+    """The app. `open_release=False` leaves the release's store closed, for `open_release_of()` to
+    open in each process that serves: gunicorn's master builds the app once for the workers it
+    forks (server/serving.py), and a store handle must not cross a fork."""
     settings = settings or from_environment()
     app = Flask(__name__)
     app.jinja_environment = ViewModelEnvironment
@@ -43,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.jinja_env.globals["plural"] = i18n.plural
     app.jinja_env.filters["arabic_marked"] = i18n.arabic_marked
     html_pages.warm_up(app, settings.base)
-    _open_release(app, settings)
+    if open_release:
+        open_release_of(app)
 
     app.after_request(_shared_headers)
     app.register_error_handler(HTTPException, _http_error)
@@ -61,11 +65,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _open_release(app: Flask, settings: Settings) -> None:
+def open_release_of(app: Flask) -> None:
     """Open the embedded release as the worker starts rather than on its first request (at 1M
-    triples ~11 ms of CPU, 35 ms wall). Not a remote store: one that is slow or down must not
+    triples ~11 ms of CPU, 35 ms wall), in the worker itself (rocksdb's threads and locks stay in
+    the process that opened the store). Not a remote store: one that is slow or down must not
     hold up the start; nor a missing release: the requests answer 503 until there is one."""
-    if settings.remote_store:
+    if app.extensions["lodpub.settings"].remote_store:
         return
     try:
         app.extensions["lodpub.publisher"].current()

@@ -87,6 +87,10 @@ class LodpubServer(BaseApplication):
             "workers": s.workers,
             "worker_class": QuitOnceWorker,
             "threads": 8,
+            # the master builds the app once: its modules, templates and locale data are pages
+            # the workers share copy-on-write (PSS −34 MiB at rest; docs/performance.md, "The app
+            # built once, in the master"); each worker opens the store itself (_init_worker)
+            "preload_app": True,
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
@@ -106,7 +110,7 @@ class LodpubServer(BaseApplication):
 
     def load(self):
         from .app import create_app
-        return create_app(self.settings)
+        return create_app(self.settings, open_release=False)
 
     def _rebuild_on_reload(self, arbiter) -> None:
         from .child_process import run_in_child
@@ -139,11 +143,14 @@ def _freeze_before_fork(server, worker) -> None:
 
 
 def _init_worker(worker) -> None:
-    # The app is loaded: what exists now (modules, Flask, rdflib, templates: ~86,000 objects) lives
-    # as long as the worker. Left in the oldest generation, every full collection walked it: 36-50 ms
-    # at a time, in the middle of whichever request triggered it (cold JSON-LD GETs at 1M triples
-    # took 52-83 ms instead of ~20: docs/performance.md, "Garbage collection pauses").
+    # The app (modules, Flask, rdflib, templates: ~86,000 objects) was built in the master and
+    # frozen there before the fork; what the worker made since lives as long as it too. Left in
+    # the oldest generation, every full collection walked them: 36-50 ms at a time, in the middle of
+    # whichever request triggered it (cold JSON-LD GETs at 1M triples took 52-83 ms instead of ~20:
+    # docs/performance.md, "Garbage collection pauses").
     gc.freeze()
+    from .app import open_release_of
+    open_release_of(worker.wsgi)
 
 
 def _end_worker(server, worker) -> None:
