@@ -192,15 +192,21 @@ def test_the_metrics_folders_of_killed_servers_are_removed_by_the_next_start(bui
         shutil.rmtree(alive)
 
 
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _is_evaluator(pid: int) -> bool:
+    return b"server.evaluators" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def test_a_stopped_server_leaves_no_worker_behind(built, settings):
     live = LiveServer(settings)
     try:
-        master = live.process.pid
-        children = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-        pools = [pid for pid in children if b"server.evaluators" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        workers = [pid for pid in children if pid not in pools]
+        master, workers = _started_workers(live, built.path / "store")  # (the second is forked up to 0.1 s later)
+        pools = [pid for pid in _children(master) if _is_evaluator(pid)]
         assert len(workers) == 2 and len(pools) == 1  # the SPARQL evaluators' supervisor (server/evaluators.py)
-        evaluators = [int(pid) for pid in Path(f"/proc/{pools[0]}/task/{pools[0]}/children").read_text().split()]
+        evaluators = _children(pools[0])
         assert len(evaluators) == settings.sparql_evaluators
     finally:
         live.stop()  # also when an assertion above failed: a server left running outlives the tests
@@ -218,9 +224,8 @@ def test_every_server_process_keeps_few_malloc_arenas(built, settings):
     live = LiveServer(settings)
     try:
         master = live.process.pid
-        children = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-        pool = next(pid for pid in children if b"server.evaluators" in Path(f"/proc/{pid}/cmdline").read_bytes())
-        evaluators = [int(pid) for pid in Path(f"/proc/{pool}/task/{pool}/children").read_text().split()]
+        pool = next(pid for pid in _children(master) if _is_evaluator(pid))
+        evaluators = _children(pool)
         for pid in [pool, *evaluators]:
             environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             assert f"MALLOC_ARENA_MAX={settings.malloc_arenas}".encode() in environment
@@ -245,8 +250,7 @@ def _started_workers(live: LiveServer, store: Path, count: int = 2, seconds: flo
     master = live.process.pid
     deadline = time.monotonic() + seconds
     while True:
-        children = [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-        workers = [pid for pid in children if b"server.evaluators" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        workers = [pid for pid in _children(master) if not _is_evaluator(pid)]
         if len(workers) == count and all(_store_files_open(pid, store) for pid in workers):
             return master, workers
         assert time.monotonic() < deadline, f"workers {workers} did not all open {store}"
