@@ -1,8 +1,8 @@
 """SPARQL evaluator processes: one pool for the whole server, each query killable.
 
-Oxigraph cannot be interrupted from Python (a GROUP BY or ORDER BY over a huge join blocks
-inside Rust, holding the GIL, before the first solution), so queries are evaluated in separate
-processes that can be killed at the time limit:
+Oxigraph cannot be interrupted from Python (pyoxigraph has no cancellation: a GROUP BY or
+ORDER BY over a huge join runs inside Rust until it is done, before the first solution), so
+queries are evaluated in separate processes that can be killed at the time limit:
 
 - `lodpub serve` starts the *pool* once, in the gunicorn master before it forks its workers:
   a small supervisor program (``python -m server.evaluators``) that imports only the
@@ -330,8 +330,8 @@ def _serve_jobs(listener: socket.socket, stores: dict, idle_seconds: float = 0) 
             conn.close()
             continue
         # backstop: should the worker die mid-query (nobody left to kill us), the kernel ends
-        # this process a little after the time limit (Oxigraph holds the GIL while it computes,
-        # so no Python-level watchdog could run)
+        # this process a little after the time limit (nothing in Python could stop the Rust
+        # evaluation short of ending the process, which the alarm's default action does)
         limit = job.get("timeout") or 0
         if limit > 0:
             signal.alarm(int(limit) + ALARM_GRACE)

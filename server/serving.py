@@ -168,11 +168,14 @@ def _touch_shared_pages(app) -> None:
 
 
 def _end_worker(server, worker) -> None:
-    """End a worker after Python's own exit handlers but before the C library's. The master
-    opened the release's store (start-up verification) before forking, so a worker inherits
-    rocksdb's record of a thread pool whose threads live only in the master; rocksdb's exit
-    handler then joins them, and the worker hangs for ever (or aborts). gunicorn's exit code
-    (a boot error stops the master) is kept."""
+    """End a worker after Python's own exit handlers but before the C library's. Written when
+    the master opened the release's store before forking: a worker inherited rocksdb's record of
+    a thread pool whose threads lived only in the master, and rocksdb's exit handler joined them
+    for ever (or aborted). The master no longer opens a store (the release is verified in a
+    child, and each worker opens its own after the fork), but the worker's request threads are
+    never joined (QuitOnceWorker), so the C library's exit handlers, rocksdb's among them, would
+    still run beside threads that may be inside the store. gunicorn's exit code (a boot error
+    stops the master) is kept."""
     error = sys.exc_info()[1]
     code = error.code if isinstance(error, SystemExit) else (0 if error is None else 1)
     atexit._run_exitfuncs()
