@@ -170,8 +170,16 @@ def run_interleaved(group: list, requests: dict[str, dict], names: list[str], ar
         for server in takers:
             cell = cell_of(server, name, driver.merged(slices[server.name]), firsts[server.name])
             cell["slices"] = args.rounds
+            cell["slice_rps"] = [round(piece.rps, 1) for piece in slices[server.name]]  # in turn order
             cells[server.name][name] = cell
     return cells
+
+
+def only_cells(items: list[workload.Item], names: list[str]) -> list[workload.Item]:
+    unknown = set(names) - {item.name for item in items}
+    if unknown:
+        raise SystemExit(f"--cells: no such cell: {', '.join(sorted(unknown))}")
+    return [item for item in items if item.name in names]
 
 
 def first_answer(request: driver.Request, args) -> str:
@@ -279,10 +287,11 @@ def mix_summary(cells: dict, names: list[str]) -> dict | None:
 def tables(report: dict) -> str:
     order = [s for s in ["lodpub", "lodpub-nocache"] + ANCHORS if s in report["servers"]]
     reused = "release built beforehand (`--corpus`); " if report["build"].get("reused") else ""
+    generated = "" if report["generate_s"] is None else f"Generate {report['generate_s']} s · "
     lines = [f"### Scale `{report['scale']}`: {report['build'].get('quads')} quads — "
              f"{report['machine']['nproc']} × {report['machine']['cpu']}, {report['machine']['ram_gib']} GiB",
              "",
-             f"{reused}Generate {report['generate_s']} s · `lodpub build` {report['build']['build_s']} s wall, "
+             f"{reused}{generated}`lodpub build` {report['build']['build_s']} s wall, "
              f"{report['build'].get('build_cpu_s', '?')} s CPU "
              f"(validation {report['build']['validate_s']} s, release {report['build']['release_s']} s, "
              f"peak RSS {report['build']['build_peak_rss_mb']} MiB) · concurrency {report['settings']['concurrency']}, "
@@ -378,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="slices of each interleaved cell per server (INTERLEAVED_CELLS)")
     parser.add_argument("--servers", default=",".join(["lodpub", "lodpub-nocache"] + ANCHORS))
+    parser.add_argument("--cells", help="only these cells, comma-separated (e.g. the targets' cells with more "
+                        "--rounds, to tell a ratio from the machine's noise; give --results another folder)")
     parser.add_argument("--profile", action="store_true", help="py-spy our server on a document GET and a query")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--corpus", type=Path, help="use this corpus and its current release (built before, e.g. "
@@ -418,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     oracle = workload.Oracle(release / "store", BASE)
     sample = oracle.sample()
     items = workload.sparql_mix(oracle, sample, root / "queries") + workload.document_mix(oracle, sample)
-    crawl_items = workload.crawl_mix(oracle) if meetings > 0 else []
+    if args.cells:
+        items = only_cells(items, [name for name in args.cells.split(",") if name != "crawl"])
+    wants_crawl = not args.cells or "crawl" in args.cells.split(",")
+    crawl_items = workload.crawl_mix(oracle) if meetings > 0 and wants_crawl else []
     report["sample"] = sample.__dict__
     report["skipped"] = dict(workload.SKIPPED)
     report["items"] = [{"name": i.name, "mix": i.mix, "query": i.query, "accept": i.accept, "doc_path": i.doc_path}

@@ -43,13 +43,26 @@ def ratios(report: dict, ours: str, anchor: str, names, figure: str = "rps") -> 
     return out
 
 
+def round_ratios(report: dict, ours: str, anchor: str, name: str) -> list[float]:
+    """ours ÷ anchor round by round, for a cell measured in turns (sorted; [] otherwise): how far
+    the machine's noise moves the ratio within one run."""
+    mine, theirs = _cell(report, ours, name), _cell(report, anchor, name)
+    if not mine or not theirs or not mine.get("slice_rps") or len(mine["slice_rps"]) != len(theirs.get("slice_rps", ())):
+        return []
+    return sorted(round(a / b, 2) for a, b in zip(mine["slice_rps"], theirs["slice_rps"]) if b)
+
+
 def sparql_cells(report: dict) -> list[str]:
     return [i["name"] for i in report["items"] if i["mix"] == "sparql" and not i.get("ours_only")]
 
 
-def _fmt(values: dict[str, float | None]) -> str:
-    shown = [f"{name} {value}" if value is not None else f"{name} —" for name, value in values.items()]
-    return ", ".join(shown)
+def _fmt(values: dict[str, float | None], rounds: dict[str, list[float]] | None = None) -> str:
+    def one(name: str, value: float | None) -> str:
+        if value is None:
+            return f"{name} —"
+        spread = (rounds or {}).get(name)
+        return f"{name} {value}" + (f" (rounds {spread[0]}–{spread[-1]})" if len(spread or ()) > 1 else "")
+    return ", ".join(one(name, value) for name, value in values.items())
 
 
 def _range(values: dict[str, float | None]) -> str:
@@ -70,7 +83,8 @@ def rows(reports: dict[str, dict]) -> list[Row]:
             values = ratios(report, ours, anchor, names)
             known = [v for v in values.values() if v is not None]
             failed = ours_failed(report, ours, anchor, names)
-            out.append((target, scale, (shown(values) if shown else _fmt(values)) + _failures(failed),
+            rounds = {name: round_ratios(report, ours, anchor, name) for name in values}
+            out.append((target, scale, (shown(values) if shown else _fmt(values, rounds)) + _failures(failed),
                         bool(known) and min(known) >= at_least and not failed, rate_reach(report, anchor, values, at_least)))
 
         add("uncached ≥ 0.8× Oxigraph, engine-bound", "oxigraph", ENGINE_BOUND, 0.8)

@@ -225,6 +225,28 @@ def test_interleaved_cells_take_turns_on_every_server_and_add_up_their_slices(tm
         assert cell["ok"] > 0 and cell["wrong"] == cell["failed"] == 0
         assert cell["ok"] < seen.count(label)  # the first answer and the warm-ups are not counted
         assert cell["seconds"] >= 0.6  # three slices of 0.2 s
+        assert len(cell["slice_rps"]) == 3 and all(rate > 0 for rate in cell["slice_rps"])
+
+
+def test_the_targets_show_how_far_a_ratio_moved_round_by_round():
+    from bench import targets
+    servers = {"lodpub-nocache": {"cells": {"ask": {**_cell(150), "slice_rps": [100.0, 200.0, 150.0]}}},
+               "virtuoso": {"cells": {"ask": {**_cell(100), "slice_rps": [200.0, 100.0, 100.0]}}}}
+    report = {"servers": servers}
+    assert targets.round_ratios(report, "lodpub-nocache", "virtuoso", "ask") == [0.5, 1.5, 2.0]
+    assert targets._fmt({"ask": 1.5}, {"ask": [0.5, 1.5, 2.0]}) == "ask 1.5 (rounds 0.5–2.0)"
+    del servers["virtuoso"]["cells"]["ask"]["slice_rps"]  # measured on its own turn
+    assert targets.round_ratios(report, "lodpub-nocache", "virtuoso", "ask") == []
+    assert targets._fmt({"ask": 1.5}, {"ask": []}) == "ask 1.5"
+
+
+def test_a_run_of_some_cells_only_refuses_a_cell_it_does_not_have():
+    from bench import run
+    items = [workload.Item(name, "sparql", "ASK {}", workload.SPARQL_JSON, workload.boolean(True))
+             for name in ("ask", "join-4-patterns")]
+    assert [item.name for item in run.only_cells(items, ["join-4-patterns"])] == ["join-4-patterns"]
+    with pytest.raises(SystemExit, match="no such cell: jion"):
+        run.only_cells(items, ["jion"])
 
 
 def test_a_cell_measured_in_slices_adds_them_up():
