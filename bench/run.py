@@ -170,7 +170,7 @@ def run_interleaved(group: list, requests: dict[str, dict], names: list[str], ar
         for server in takers:
             cell = cell_of(server, name, driver.merged(slices[server.name]), firsts[server.name])
             cell["slices"] = args.rounds
-            cell["slice_rps"] = [round(piece.rps, 1) for piece in slices[server.name]]  # in turn order
+            cell["slice_rps"] = [round(piece.rps, 1) for piece in slices[server.name]]  # one per round
             cells[server.name][name] = cell
     return cells
 
