@@ -429,10 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     oracle = workload.Oracle(release / "store", BASE)
     sample = oracle.sample()
     items = workload.sparql_mix(oracle, sample, root / "queries") + workload.document_mix(oracle, sample)
-    if args.cells:
-        items = only_cells(items, [name for name in args.cells.split(",") if name != "crawl"])
-    wants_crawl = not args.cells or "crawl" in args.cells.split(",")
-    crawl_items = workload.crawl_mix(oracle) if meetings > 0 and wants_crawl else []
+    cells = args.cells.split(",") if args.cells else None  # None: every cell, the crawl included
+    if cells:
+        items = only_cells(items, [name for name in cells if name != "crawl"])
+    crawl_items = workload.crawl_mix(oracle) if meetings > 0 and (cells is None or "crawl" in cells) else []
     report["sample"] = sample.__dict__
     report["skipped"] = dict(workload.SKIPPED)
     report["items"] = [{"name": i.name, "mix": i.mix, "query": i.query, "accept": i.accept, "doc_path": i.doc_path}
